@@ -1,0 +1,53 @@
+"""createtenantuser SLUG USERNAME [--password P]: a tenant administrator account (SPEC 6)."""
+
+from __future__ import annotations
+
+import getpass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from integrations.models import Tenant, TenantMembership
+
+
+class Command(BaseCommand):
+    help = "Create a tenant administrator account for the tenant named by SLUG."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("username")
+        parser.add_argument("--password", help="Asked for interactively when not given.")
+        parser.add_argument("--email", default="")
+
+    def handle(self, *args, slug: str, username: str, password: str | None, email: str, **options):
+        try:
+            tenant = Tenant.objects.get(slug=slug)
+        except Tenant.DoesNotExist:
+            raise CommandError(f"No tenant with slug {slug!r}.") from None
+        User = get_user_model()
+        if User.objects.filter(username=username).exists():
+            raise CommandError(f"A user named {username!r} already exists.")
+        if password is None:
+            password = self._ask_password(username)
+        with transaction.atomic():
+            user = User(username=username, email=email)
+            try:
+                validate_password(password, user)
+            except ValidationError as exc:
+                raise CommandError("Password refused: " + " ".join(exc.messages)) from None
+            user.set_password(password)
+            user.save()
+            TenantMembership.objects.create(user=user, tenant=tenant)
+        self.stdout.write(f"Created tenant administrator {username!r} for {tenant.name} ({slug}).")
+
+    def _ask_password(self, username: str) -> str:
+        for _attempt in range(3):
+            first = getpass.getpass(f"Password for {username}: ")
+            second = getpass.getpass("Password (again): ")
+            if first and first == second:
+                return first
+            self.stderr.write("Passwords are empty or do not match; try again.")
+        raise CommandError("No password given.")

@@ -1,0 +1,411 @@
+"""The data contract (SPEC section 2): tenants, their connector settings, runs and errors."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from .fields import SecretField
+from .validators import forbidden_hours, validate_senselink_url
+
+HOURS = [(h, f"{h}") for h in range(24)]
+DAYS = [(d, f"{d}") for d in range(1, 32)]
+
+
+class Tenant(models.Model):
+    """One customer company."""
+
+    class Subscription(models.TextChoices):
+        ACTIVE = "active", _("利用中")
+        NOT_SUBSCRIBED = "not_subscribed", _("未申込")
+        SUSPENDED = "suspended", _("停止中")
+
+    name = models.CharField(_("会社名"), max_length=200)
+    slug = models.SlugField(_("スラッグ"), max_length=64, unique=True)
+    subscription_status = models.CharField(
+        _("契約状態"),
+        max_length=20,
+        choices=Subscription.choices,
+        default=Subscription.NOT_SUBSCRIBED,
+    )
+    kot_access_token = SecretField(_("KING OF TIME アクセストークン"), blank=True, default="")
+    contact_email = models.EmailField(_("連絡先メールアドレス"), blank=True, default="")
+    notify_contact = models.BooleanField(_("失敗時に連絡先へ通知"), default=True)
+    notify_support = models.BooleanField(_("失敗時にサポートへ通知"), default=True)
+    created_at = models.DateTimeField(_("作成日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("テナント")
+        verbose_name_plural = _("テナント")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.subscription_status == self.Subscription.ACTIVE
+
+
+class ConnectSetting(models.Model):
+    """A tenant's settings for one connector (today only SenseLink)."""
+
+    class Connector(models.TextChoices):
+        SENSELINK = "senselink", _("SenseThunder連携")
+
+    class AttendanceMode(models.TextChoices):
+        CLOCK_IN = "clock_in", _("出勤のみ連携")
+        CLOCK_IN_OUT = "clock_in_out", _("出勤・退勤の連携")
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", _("手動実行する")
+        SCHEDULED = "scheduled", _("スケジュール実行する")
+
+    class TargetDay(models.TextChoices):
+        PREVIOUS = "previous", _("前日")
+        SAME = "same", _("当日")
+
+    class Interval(models.TextChoices):
+        DAILY = "daily", _("毎日")
+        MONTHLY = "monthly", _("毎月")
+
+    class ResignedPolicy(models.TextChoices):
+        KEEP = "keep", _("SenseLinkに残す")
+        DELETE = "delete", _("SenseLinkから削除する")
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="connect_settings",
+        verbose_name=_("テナント"),
+    )
+    connector = models.CharField(
+        _("コネクト"), max_length=20, choices=Connector.choices, default=Connector.SENSELINK
+    )
+    senselink_url = models.CharField(
+        _("SenseLink URL"),
+        max_length=200,
+        blank=True,
+        default="",
+        validators=[validate_senselink_url],
+        help_text=_("例: https://link.japancv.co.jp/"),
+    )
+    app_key = models.CharField(_("Appキー"), max_length=100, blank=True, default="")
+    app_secret = SecretField(_("Appシークレット"), blank=True, default="")
+
+    attendance_mode = models.CharField(
+        _("勤怠連携の項目"),
+        max_length=20,
+        choices=AttendanceMode.choices,
+        default=AttendanceMode.CLOCK_IN,
+    )
+    attendance_trigger = models.CharField(
+        _("勤怠連携の連携タイミング"),
+        max_length=20,
+        choices=Trigger.choices,
+        default=Trigger.MANUAL,
+    )
+    attendance_hour = models.PositiveSmallIntegerField(
+        _("勤怠連携の実行時刻(時)"),
+        choices=HOURS,
+        default=3,
+        validators=[MinValueValidator(0), MaxValueValidator(23)],
+    )
+    attendance_target_day = models.CharField(
+        _("勤怠連携の対象日"), max_length=10, choices=TargetDay.choices, default=TargetDay.PREVIOUS
+    )
+    employee_trigger = models.CharField(
+        _("社員情報連携の連携タイミング"),
+        max_length=20,
+        choices=Trigger.choices,
+        default=Trigger.MANUAL,
+    )
+    employee_interval = models.CharField(
+        _("社員情報連携の実行間隔"), max_length=10, choices=Interval.choices, default=Interval.DAILY
+    )
+    employee_day = models.PositiveSmallIntegerField(
+        _("社員情報連携の実行日"),
+        choices=DAYS,
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(31)],
+    )
+    employee_hour = models.PositiveSmallIntegerField(
+        _("社員情報連携の実行時刻(時)"),
+        choices=HOURS,
+        default=2,
+        validators=[MinValueValidator(0), MaxValueValidator(23)],
+    )
+    resigned_policy = models.CharField(
+        _("退職者の扱い"),
+        max_length=10,
+        choices=ResignedPolicy.choices,
+        default=ResignedPolicy.KEEP,
+    )
+    deletion_guard_count = models.PositiveIntegerField(
+        _("一括削除の上限(人数)"),
+        default=10,
+        help_text=_("1回の社員情報連携でこの人数を超えて削除する場合は、削除せずに停止します。"),
+    )
+    deletion_guard_percent = models.PositiveSmallIntegerField(
+        _("一括削除の上限(割合%)"),
+        default=20,
+        validators=[MaxValueValidator(100)],
+        help_text=_("SenseLinkの登録者のこの割合を超えて削除する場合は、削除せずに停止します。"),
+    )
+    attendance_paused = models.BooleanField(_("勤怠連携を一時停止"), default=False)
+    employee_paused = models.BooleanField(_("社員情報連携を一時停止"), default=False)
+    updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("連携設定")
+        verbose_name_plural = _("連携設定")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "connector"], name="one_setting_per_tenant_connector"
+            ),
+            models.CheckConstraint(
+                condition=Q(attendance_hour__gte=0, attendance_hour__lte=23),
+                name="attendance_hour_0_23",
+            ),
+            models.CheckConstraint(
+                condition=Q(employee_hour__gte=0, employee_hour__lte=23),
+                name="employee_hour_0_23",
+            ),
+            models.CheckConstraint(
+                condition=Q(employee_day__gte=1, employee_day__lte=31), name="employee_day_1_31"
+            ),
+            models.CheckConstraint(
+                condition=Q(deletion_guard_percent__lte=100), name="deletion_guard_percent_le_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.tenant} / {self.get_connector_display()}"
+
+    def clean(self) -> None:
+        # A schedule must not start inside KOT's API-forbidden windows (SPEC 5): refused here,
+        # so the admin, the tenant form and scripts share one rule.
+        errors = {}
+        message = _(
+            "KING OF TIMEのAPI利用禁止時間帯(08:30〜10:00、17:30〜18:30)にかかる%(hour)s時は選べません。"
+        )
+        if (
+            self.attendance_trigger == self.Trigger.SCHEDULED
+            and self.attendance_hour in forbidden_hours()
+        ):
+            errors["attendance_hour"] = message % {"hour": self.attendance_hour}
+        if (
+            self.employee_trigger == self.Trigger.SCHEDULED
+            and self.employee_hour in forbidden_hours()
+        ):
+            errors["employee_hour"] = message % {"hour": self.employee_hour}
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def has_senselink_credentials(self) -> bool:
+        return bool(self.senselink_url and self.app_key and self.app_secret)
+
+    def is_paused(self, kind: str) -> bool:
+        return self.employee_paused if kind == SyncRun.Kind.EMPLOYEE else self.attendance_paused
+
+
+class SyncRun(models.Model):
+    """One execution of a sync: the truth the log pages and the admin read."""
+
+    class Kind(models.TextChoices):
+        EMPLOYEE = "employee", _("社員情報連携")
+        ATTENDANCE = "attendance", _("勤怠連携")
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual", _("手動")
+        SCHEDULE = "schedule", _("スケジュール")
+        RERUN = "rerun", _("再実行")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("待機中")
+        WAITING = "waiting", _("再開待ち")
+        RUNNING = "running", _("実行中")
+        SUCCESS = "success", "SUCCESS"
+        PARTIAL = "partial", "PARTIAL"
+        FAILURE = "failure", "FAILURE"
+
+    class ErrorType(models.TextChoices):
+        NONE = "", _("なし")
+        CONFIGURATION = "configuration", _("設定エラー")
+        TRANSIENT = "transient", _("一時的なエラー")
+        WORKER_LOST = "worker_lost", _("処理の中断")
+        MISSED = "missed", _("実行見送り")
+        INTERNAL = "internal", _("内部エラー")
+
+    ACTIVE_STATUSES = (Status.QUEUED, Status.WAITING, Status.RUNNING)
+    FINISHED_STATUSES = (Status.SUCCESS, Status.PARTIAL, Status.FAILURE)
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="runs", verbose_name=_("テナント")
+    )
+    kind = models.CharField(_("種別"), max_length=20, choices=Kind.choices)
+    trigger = models.CharField(_("起動"), max_length=20, choices=Trigger.choices)
+    status = models.CharField(
+        _("結果"), max_length=20, choices=Status.choices, default=Status.QUEUED
+    )
+    target_date = models.DateField(_("対象日"), null=True, blank=True)
+    created_at = models.DateTimeField(_("登録日時"), default=timezone.now)
+    started_at = models.DateTimeField(_("開始日時"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("終了日時"), null=True, blank=True)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("実行者"),
+    )
+    triggered_by_label = models.CharField(_("実行者(表示名)"), max_length=150, blank=True)
+    created_count = models.PositiveIntegerField(_("登録"), default=0)
+    updated_count = models.PositiveIntegerField(_("更新"), default=0)
+    deleted_count = models.PositiveIntegerField(_("削除"), default=0)
+    skipped_count = models.PositiveIntegerField(_("スキップ"), default=0)
+    failed_count = models.PositiveIntegerField(_("失敗"), default=0)
+    rerun_of = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="reruns",
+        verbose_name=_("再実行元"),
+    )
+    error_type = models.CharField(
+        _("エラー種別"), max_length=20, choices=ErrorType.choices, blank=True, default=""
+    )
+    message = models.TextField(_("メッセージ"), blank=True, default="")
+    # The scheduled slot (JST hour) this run is for; unique per tenant and kind.
+    slot = models.DateTimeField(_("スケジュール枠"), null=True, blank=True)
+    # Not to be started before this time (KOT window end, or a retry's backoff).
+    not_before = models.DateTimeField(_("再開予定"), null=True, blank=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    attempt = models.PositiveSmallIntegerField(_("試行回数"), default=0)
+
+    class Meta:
+        verbose_name = _("連携ログ")
+        verbose_name_plural = _("連携ログ")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # At most one running run per tenant and kind, enforced by the database.
+            models.UniqueConstraint(
+                fields=["tenant", "kind"],
+                condition=Q(status="running"),
+                name="one_running_run_per_tenant_kind",
+            ),
+            # A scheduled slot is run once, even with several dispatchers.
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "slot"],
+                condition=Q(slot__isnull=False),
+                name="one_run_per_schedule_slot",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "-created_at", "-id"], name="run_tenant_newest"),
+            models.Index(fields=["-created_at", "-id"], name="run_newest"),
+            models.Index(fields=["status", "not_before"], name="run_status_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.get_kind_display()}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None
+
+
+class SyncError(models.Model):
+    """One problem of a run: an employee's punch or person, or the run as a whole."""
+
+    class Punch(models.TextChoices):
+        NONE = "", "-"
+        CLOCK_IN = "clock_in", _("出勤")
+        CLOCK_OUT = "clock_out", _("退勤")
+
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.CASCADE, related_name="errors", verbose_name=_("連携ログ")
+    )
+    employee_code = models.CharField(_("従業員コード"), max_length=64, blank=True, default="")
+    target_date = models.DateField(_("対象日"), null=True, blank=True)
+    punch = models.CharField(
+        _("打刻"), max_length=20, choices=Punch.choices, blank=True, default=""
+    )
+    code = models.CharField(_("エラーコード"), max_length=64)
+    message = models.TextField(_("メッセージ"))
+    created_at = models.DateTimeField(_("発生日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("エラー詳細")
+        verbose_name_plural = _("エラー詳細")
+        ordering = ["id"]
+        indexes = [
+            models.Index(fields=["employee_code"], name="error_employee_code"),
+            models.Index(fields=["code", "-created_at"], name="error_code_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class TenantMembership(models.Model):
+    """Makes a user a tenant administrator of exactly one tenant (the tenant pages' login)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+
+    class Meta:
+        verbose_name = _("テナント利用者")
+        verbose_name_plural = _("テナント利用者")
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.tenant})"
+
+
+class TermsConsent(models.Model):
+    """Who accepted which version of the terms, and when."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_consents"
+    )
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="terms_consents")
+    version = models.CharField(_("規約バージョン"), max_length=32)
+    accepted_at = models.DateTimeField(_("同意日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("利用規約同意")
+        verbose_name_plural = _("利用規約同意")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "version"], name="one_consent_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.version}"
+
+
+class ClusterHeartbeat(models.Model):
+    """Written by the cluster's dispatcher every minute; /healthz reads it."""
+
+    name = models.CharField(max_length=64, unique=True)
+    beat_at = models.DateTimeField()
+    host = models.CharField(max_length=255, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"

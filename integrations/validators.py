@@ -1,0 +1,32 @@
+"""Validators shared by the model fields, the admin and the tenant forms."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+
+
+def validate_senselink_url(value: str) -> None:
+    """Refuse URLs the portal must never call (see connectors.netcheck)."""
+    from connectors.netcheck import UnsafeUrlError, check_senselink_url
+
+    try:
+        check_senselink_url(value, allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS)
+    except UnsafeUrlError as exc:
+        raise ValidationError(str(exc), code="unsafe_url") from None
+
+
+def hour_in_forbidden_window(hour: int) -> bool:
+    """Whether a run starting at HH:00 JST would start inside a KOT API-forbidden window."""
+    from connectors.kot import FORBIDDEN_WINDOWS
+
+    minutes = hour * 60
+    return any(
+        start.hour * 60 + start.minute <= minutes < end.hour * 60 + end.minute
+        for start, end in FORBIDDEN_WINDOWS
+    )
+
+
+def forbidden_hours() -> tuple[int, ...]:
+    """The schedule hours (0–23) refused because they start inside a KOT window."""
+    return tuple(h for h in range(24) if hour_in_forbidden_window(h))

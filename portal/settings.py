@@ -1,0 +1,246 @@
+"""Settings for the KING OF TIME ⇄ SenseLink portal.
+
+Everything comes from one django-environ ``env`` object (environment variables, then an optional
+``.env`` beside manage.py). Development defaults are safe; production values that are missing or
+malformed stop start-up with a message that says which variable to fix.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import environ
+from cryptography.fernet import Fernet
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False, parse_comments=True)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _strict_bool(name: str, default: bool) -> bool:
+    """A boolean that refuses anything but an obvious yes or no (env.bool takes "maybe" as no)."""
+    raw = env.str(name, default=str(default)).strip().lower()
+    if raw not in _TRUE | _FALSE:
+        raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+    return raw in _TRUE
+
+
+DEBUG = _strict_bool("DEBUG", False)
+
+# Only a development machine may fall back to a throwaway key.
+_DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY is not set. Generate one and put it in the environment.")
+if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is the development key; set a real one when DEBUG is off."
+    )
+
+
+def _encryption_keys(raw: str) -> list[str]:
+    """Parse FIELD_ENCRYPTION_KEY (a comma list: the first key encrypts, all decrypt)."""
+    keys = [k.strip() for k in raw.split(",") if k.strip()]
+    if not keys:
+        raise ImproperlyConfigured(
+            "FIELD_ENCRYPTION_KEY is not set. It encrypts the KOT token and the SenseLink App "
+            "Secret; generate one with: python -c 'from cryptography.fernet import Fernet; "
+            "print(Fernet.generate_key().decode())'"
+        )
+    for index, key in enumerate(keys):
+        try:
+            Fernet(key)
+        except (ValueError, TypeError):
+            raise ImproperlyConfigured(
+                f"FIELD_ENCRYPTION_KEY entry #{index + 1} is malformed: each key must be 32 "
+                "url-safe base64-encoded bytes (a Fernet key)."
+            ) from None
+    return keys
+
+
+# A fixed key for development and tests only, so a checkout works before `.env` exists.
+_DEV_ENCRYPTION_KEY = "ZGV2ZWxvcG1lbnQtb25seS1rZXktbm90LWZvci1wcmQ="
+FIELD_ENCRYPTION_KEY = _encryption_keys(
+    env.str("FIELD_ENCRYPTION_KEY", default=_DEV_ENCRYPTION_KEY if DEBUG else "")
+)
+if not DEBUG and _DEV_ENCRYPTION_KEY in FIELD_ENCRYPTION_KEY:
+    raise ImproperlyConfigured(
+        "FIELD_ENCRYPTION_KEY is the development key; set a real one when DEBUG is off."
+    )
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_q",
+    "axes",
+    "integrations",
+    "portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a locked-out login into a 429 page.
+    "axes.middleware.AxesMiddleware",
+]
+
+ROOT_URLCONF = "portal.urls"
+WSGI_APPLICATION = "portal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "portal.context_processors.portal",
+            ],
+        },
+    },
+]
+
+# SQLite by default; the same code runs on PostgreSQL (DATABASE_URL=postgres://...).
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
+# No connection pool with qcluster (django-q2 #209); a bounded persistent connection is fine.
+DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=0))
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Several processes (web, cluster workers) share the file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
+    # A file, not memory, so tests can share the test database with a subprocess (a worker).
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+LOGIN_URL = "portal:login"
+LOGIN_REDIRECT_URL = "portal:connect_list"
+LOGOUT_REDIRECT_URL = "portal:login"
+
+# People in Japan: Japanese first, times in Asia/Tokyo.
+LANGUAGE_CODE = "ja"
+LANGUAGES = [("ja", "日本語"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Tokyo"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- Sessions, cookies and security headers -------------------------------------------------
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# django-axes: lock an account+address out after repeated failed logins (tenant and admin).
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+
+# --- E-mail ---------------------------------------------------------------------------------
+EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
+vars().update(EMAIL_CONFIG)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
+SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@localhost")
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
+
+# --- The external APIs ----------------------------------------------------------------------
+KOT_API_BASE_URL = env.str("KOT_API_BASE_URL", default="https://api.kingtime.jp/v1.0")
+# The address customers register in SenseLink's アプリケーションドメイン and KOT's token IP list.
+PORTAL_OUTBOUND_IP = env.str("PORTAL_OUTBOUND_IP", default="203.0.113.10")
+# Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
+SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", default=False)
+# Requests per second per client (0 = no pacing) and parallel requests per sync.
+KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
+SENSELINK_RATE_LIMIT = env.float("SENSELINK_RATE_LIMIT", default=0.0)
+SYNC_CONCURRENCY = env.int("SYNC_CONCURRENCY", default=4)
+# Version of the terms a tenant user accepts; raising it asks everybody again.
+TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
+
+# --- Runs and schedules ---------------------------------------------------------------------
+# A running run whose heartbeat is older than this is taken as dead (worker killed).
+SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=300)
+# Transient failures: retries of a whole run, with these delays (minutes).
+SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, default=[2, 10, 30])
+# A slot missed while no cluster ran is still run if found within this many minutes.
+SCHEDULE_MISSED_SLOT_GRACE_MINUTES = env.int("SCHEDULE_MISSED_SLOT_GRACE_MINUTES", default=180)
+
+# --- django-q2 ------------------------------------------------------------------------------
+# Web and cluster processes read these same settings. Choices (see PITFALLS.md):
+# - timeout 1800 s caps one sync; retry 2100 s > timeout, so the ORM broker never redelivers a
+#   task that is still running;
+# - max_attempts 1 + ack_failures: the broker never replays a failed task; runs retry themselves
+#   where the error can be classified (transient vs configuration);
+# - catch_up False: the one-minute dispatcher applies our own missed-slot policy instead.
+REDIS_URL = env.str("REDIS_URL", default="")
+Q_CLUSTER = {
+    "name": "portal",
+    "workers": env.int("Q_WORKERS", default=2),
+    "recycle": 50,
+    "timeout": 1800,
+    "retry": 2100,
+    "max_attempts": 1,
+    "ack_failures": True,
+    "catch_up": False,
+    "save_limit": 2000,
+    "label": "django-q2",
+    "poll": 1,
+}
+if REDIS_URL:
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+if env.bool("Q_SYNC", default=False):
+    Q_CLUSTER["sync"] = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,63 @@
+"""Settings fail loudly on malformed production values and start with good ones."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parent.parent
+GOOD_KEY = Fernet.generate_key().decode()
+
+
+def start(**env_vars) -> subprocess.CompletedProcess:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY"}
+    }
+    env.update(env_vars)
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    # cwd elsewhere and .env ignored: only the variables given here count.
+    code = (
+        "import environ; environ.Env.read_env = staticmethod(lambda *a, **k: None);"
+        "import django; django.setup(); print('started')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize(
+    "env_vars,expected",
+    [
+        ({"DEBUG": "false", "SECRET_KEY": "x" * 50}, "FIELD_ENCRYPTION_KEY is not set"),
+        (
+            {"DEBUG": "false", "SECRET_KEY": "x" * 50, "FIELD_ENCRYPTION_KEY": "not-a-key"},
+            "FIELD_ENCRYPTION_KEY entry #1 is malformed",
+        ),
+        ({"DEBUG": "false", "FIELD_ENCRYPTION_KEY": GOOD_KEY}, "SECRET_KEY is not set"),
+        ({"DEBUG": "maybe"}, "DEBUG"),
+    ],
+)
+def test_production_start_up_refuses_bad_values(env_vars, expected):
+    result = start(**env_vars)
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_production_start_up_accepts_good_values():
+    result = start(DEBUG="false", SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEY=GOOD_KEY)
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_a_malformed_key_is_not_echoed_back():
+    secretish = "my-not-fernet-secret-value"
+    result = start(DEBUG="false", SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEY=secretish)
+    assert result.returncode != 0
+    assert secretish not in result.stderr
