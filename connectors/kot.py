@@ -1,0 +1,456 @@
+"""KING OF TIME Web API client (see docs in shared/api/kot.md).
+
+The token is sent as a bearer header and, for the token check, in the path: it is redacted from
+every message, detail and log line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+import requests
+
+from connectors.errors import (
+    ApiError,
+    AuthenticationError,
+    ConnectorError,
+    ForbiddenWindowError,
+    ResponseFormatError,
+    ServerError,
+)
+from connectors.http import HttpClient
+
+JST = ZoneInfo("Asia/Tokyo")
+# KOT refuses most calls inside these windows (JST, [start, end)).
+FORBIDDEN_WINDOWS = ((time(8, 30), time(10, 0)), (time(17, 30), time(18, 30)))
+
+MAX_SPAN_DAYS = 62  # KOT's limit for one timerecord read, both ends included
+MAX_KEYS_PER_CALL = 100
+MAX_KEYS_PARAM_CHARS = (
+    3600  # URL-encoded length of employeeKeys: 100 keys of 32 chars fit, URL < ~4000
+)
+EMPLOYEE_FIELDS = "hiredDate,birthDate,emailAddresses,resignationDate"
+PUNCH_CODES = (1, 2, 3, 4)
+
+# Calls KOT allows inside the forbidden windows (labels as passed to `request`).
+_WINDOW_EXEMPT = frozenset(
+    {"GET /tokens/{token}/available", "POST /daily-workings/timerecord/{key}"}
+)
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _window_text() -> str:
+    return "、".join(f"{s:%H:%M}〜{e:%H:%M}" for s, e in FORBIDDEN_WINDOWS)
+
+
+def forbidden_window_end(at: datetime) -> datetime | None:
+    """End (aware, JST) of the KOT forbidden window containing ``at``, or None outside."""
+    if at.tzinfo is None:
+        raise ValueError("forbidden_window_end needs an aware datetime")
+    local = at.astimezone(JST)
+    for start, end in FORBIDDEN_WINDOWS:
+        if start <= local.time() < end:
+            return datetime.combine(local.date(), end, tzinfo=JST)
+    return None
+
+
+def next_window_start(at: datetime) -> datetime:
+    """Start (aware, JST) of the first forbidden window starting at or after ``at``."""
+    if at.tzinfo is None:
+        raise ValueError("next_window_start needs an aware datetime")
+    local = at.astimezone(JST)
+    for days in (0, 1):
+        day = local.date() + timedelta(days=days)
+        for start, _end in FORBIDDEN_WINDOWS:
+            candidate = datetime.combine(day, start, tzinfo=JST)
+            if candidate >= local:
+                return candidate
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+@dataclass(frozen=True)
+class KotEmployee:
+    key: str
+    code: str
+    last_name: str
+    first_name: str
+    birth_date: date | None
+    hired_date: date | None
+    resignation_date: date | None
+    email: str | None
+    division_code: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        """Family and given name joined by an ideographic space (either may be empty)."""
+        return "\u3000".join(part for part in (self.last_name, self.first_name) if part)
+
+
+@dataclass(frozen=True)
+class KotPunch:
+    employee_key: str
+    date: date
+    time: datetime  # aware, JST
+    code: int  # 1 clock-in, 2 clock-out, 3 break start, 4 break end
+
+
+class KotClient(HttpClient):
+    """KING OF TIME: employees, punches read and punch registration."""
+
+    service = "kot"
+    display_name = "KING OF TIME"
+    auth_code = "kot_auth"
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        token: str,
+        clock: Callable[[], datetime] | None = None,
+        **http_kwargs: Any,
+    ) -> None:
+        super().__init__(base_url, **http_kwargs)
+        self._token = token
+        self._clock = clock or (lambda: datetime.now(JST))
+
+    # ------------------------------------------------------------------------ public calls
+
+    def check_token(self) -> bool:
+        """KOT's `available` flag for the token; AuthenticationError if KOT refuses it or our IP.
+
+        Allowed inside the forbidden windows.
+        """
+        response = self.request(
+            "GET",
+            f"/tokens/{quote(self._token, safe='')}/available",
+            endpoint="/tokens/{token}/available",
+        )
+        body = self._json(response)
+        if not isinstance(body, dict) or "available" not in body:
+            raise self._format_error("token check: no 'available' in the response")
+        return body["available"] is True or str(body["available"]).lower() == "true"
+
+    def list_employees(
+        self, *, on: date | None = None, include_resigned: bool = False
+    ) -> list[KotEmployee]:
+        """Employees as of ``on`` (KOT's default: today), resigned ones only if asked."""
+        params: dict[str, str] = {"additionalFields": EMPLOYEE_FIELDS}
+        if on is not None:
+            params["date"] = on.isoformat()
+        if include_resigned:
+            params["includeResigner"] = "true"
+        body = self._json(self.request("GET", "/employees", params=params, endpoint="/employees"))
+        if not isinstance(body, list):
+            raise self._format_error(f"employees: expected a list, got {type(body).__name__}")
+        return [self._parse_employee(item, index) for index, item in enumerate(body)]
+
+    def list_punches(
+        self, *, start: date, end: date, employee_keys: Sequence[str]
+    ) -> list[KotPunch]:
+        """Every punch of these employees between ``start`` and ``end`` (inclusive), sorted.
+
+        Splits the range at 62 days and the keys into URL-sized chunks.
+        """
+        if end < start:
+            raise ValueError("end is before start")
+        keys = list(dict.fromkeys(str(k) for k in employee_keys if k))
+        punches: list[KotPunch] = []
+        for span_start, span_end in _spans(start, end):
+            for chunk in _key_chunks(keys):
+                response = self.request(
+                    "GET",
+                    "/daily-workings/timerecord",
+                    params={
+                        "start": span_start.isoformat(),
+                        "end": span_end.isoformat(),
+                        "employeeKeys": ",".join(chunk),
+                    },
+                    endpoint="/daily-workings/timerecord",
+                )
+                punches.extend(self._parse_timerecords(self._json(response)))
+        punches.sort(key=lambda p: (p.time, p.employee_key, p.code))
+        return punches
+
+    def register_punch(
+        self, *, employee_key: str, date: date, time: datetime, code: int
+    ) -> KotPunch:
+        """Register one punch, sent exactly once (punches are not idempotent).
+
+        A read timeout raises RequestTimeout(may_have_landed=True): read the day back first.
+        """
+        if time.tzinfo is None:
+            raise ValueError("register_punch needs an aware datetime")
+        if int(code) not in PUNCH_CODES:
+            raise ValueError(f"unknown punch code {code!r}")
+        local = time.astimezone(JST).replace(microsecond=0)
+        payload = {
+            "date": date.isoformat(),
+            "time": local.strftime("%Y-%m-%dT%H:%M:%S+09:00"),
+            "code": int(code),
+        }
+        response = self.request(
+            "POST",
+            f"/daily-workings/timerecord/{quote(employee_key, safe='')}",
+            json=payload,
+            retry=False,
+            endpoint="/daily-workings/timerecord/{key}",
+        )
+        sent = KotPunch(employee_key=employee_key, date=date, time=local, code=int(code))
+        # The punch is stored once KOT answered 2xx: never turn an odd body into a failure that
+        # would make the caller post it again.
+        try:
+            body = self._json(response, required=False)
+            record = body.get("timeRecord") if isinstance(body, dict) else None
+            if not isinstance(record, dict):
+                raise ValueError("no timeRecord object")
+            return KotPunch(
+                employee_key=str(body.get("employeeKey") or employee_key),
+                date=_parse_date(body.get("date")) or date,
+                time=_parse_time(record.get("time")),
+                code=int(record.get("code")),
+            )
+        except (ConnectorError, ValueError, TypeError) as exc:
+            self.log.warning(
+                "punch registered but response unreadable (%s); using the sent values",
+                type(exc).__name__,
+            )
+            return sent
+
+    # --------------------------------------------------------------------- hooks / errors
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._token}"}
+
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._token, quote(self._token, safe=""))
+
+    def _before_send(self, method: str, endpoint: str) -> None:
+        if endpoint in _WINDOW_EXEMPT:
+            return
+        end = forbidden_window_end(self._now())
+        if end is not None:
+            raise self._window_error(end, detail=f"refused locally before {endpoint}")
+
+    def _now(self) -> datetime:
+        now = self._clock()
+        return now if now.tzinfo is not None else now.replace(tzinfo=JST)
+
+    def _window_error(self, end: datetime, *, detail: str) -> ForbiddenWindowError:
+        return ForbiddenWindowError(
+            f"KING OF TIMEのAPI利用禁止時間帯({_window_text()})のため、"
+            f"{end:%H:%M}以降に再開します。",
+            retry_at=end,
+            detail=detail,
+        )
+
+    def _classify(self, response: requests.Response) -> ConnectorError | None:
+        status = response.status_code
+        try:
+            body = self._json(response, required=False)
+        except ResponseFormatError:
+            body = None
+        if isinstance(body, dict) and str(body.get("code", "")) == "303":
+            return self._throttled(response, code="kot_throttled")
+        if status == 429:
+            return self._throttled(response, code="kot_throttled")
+        if 200 <= status < 300:
+            return None
+
+        errors = body.get("errors") if isinstance(body, dict) else None
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        codes = {str(e.get("code")) for e in errors}
+        remote_message = self.redact(
+            " / ".join(str(e.get("message", "")) for e in errors if e.get("message"))
+        )[:500]
+        remote_code = ",".join(sorted(codes)) or None
+        detail = f"HTTP {status}" + (f" code {remote_code}" if remote_code else "")
+
+        if "104" in codes:
+            end = forbidden_window_end(self._now()) or self._now() + timedelta(minutes=10)
+            return self._window_error(end, detail=detail)
+        if "100" in codes or status in (401, 403):
+            return AuthenticationError(
+                "KING OF TIMEの認証に失敗しました。アクセストークンが正しいか、"
+                "トークンの許可IPアドレスにポータルの送信元IPが登録されているか、"
+                "トークンに必要な権限(従業員・勤怠)があるかをご確認ください。",
+                service=self.service,
+                code="kot_auth",
+                detail=detail,
+            )
+        if status >= 500:
+            if "300" in codes:
+                message = (
+                    "KING OF TIMEがメンテナンス中または障害中です(Resource Server Error)。"
+                    "時間をおいて自動で再試行します。"
+                )
+            else:
+                message = (
+                    f"KING OF TIMEでサーバーエラーが発生しました(HTTP {status})。"
+                    "時間をおいて自動で再試行します。"
+                )
+            if body is None and response.content.strip()[:1] == b"<":
+                detail += " HTML body"
+            return ServerError(
+                message, service=self.service, code="kot_server_error", detail=detail
+            )
+        if 300 <= status < 400:
+            return super()._classify(response)
+        text = f"(KING OF TIMEのメッセージ: {remote_message})" if remote_message else ""
+        return ApiError(
+            f"KING OF TIMEがリクエストを受け付けませんでした(HTTP {status}){text}。"
+            "設定と対象の従業員をご確認ください。",
+            service=self.service,
+            code="kot_bad_request",
+            permanent=True,
+            remote_code=remote_code,
+            remote_message=remote_message,
+            detail=detail,
+        )
+
+    def _format_error(self, detail: str) -> ResponseFormatError:
+        return ResponseFormatError(
+            "KING OF TIMEの応答の形式が想定と異なります。",
+            service=self.service,
+            detail=self.redact(detail),
+        )
+
+    # ---------------------------------------------------------------------------- parsing
+
+    def _parse_employee(self, item: Any, index: int) -> KotEmployee:
+        if not isinstance(item, dict):
+            raise self._format_error(f"employee #{index}: not an object")
+        key, code = item.get("key"), item.get("code")
+        if key in (None, "") or isinstance(key, (dict, list, bool)):
+            raise self._format_error(f"employee #{index}: missing or invalid 'key'")
+        if code in (None, "") or isinstance(code, (dict, list, bool)):
+            raise self._format_error(f"employee #{index}: missing or invalid 'code'")
+        code = str(code)
+        who = f"employee code {code}"
+
+        def text(field: str) -> str:
+            value = item.get(field)
+            if value is None:
+                return ""
+            if not isinstance(value, (str, int)):
+                raise self._format_error(f"{who}: '{field}' is not a string")
+            return str(value).strip()
+
+        def day(field: str) -> date | None:
+            value = item.get(field)
+            try:
+                return _parse_date(value)
+            except ValueError:
+                raise self._format_error(f"{who}: '{field}' is not a YYYY-MM-DD date") from None
+
+        emails = item.get("emailAddresses")
+        if isinstance(emails, str):
+            emails = [emails]
+        email = None
+        if isinstance(emails, list):
+            email = next((e.strip() for e in emails if isinstance(e, str) and e.strip()), None)
+        division = item.get("divisionCode")
+        return KotEmployee(
+            key=str(key),
+            code=code,
+            last_name=text("lastName"),
+            first_name=text("firstName"),
+            birth_date=day("birthDate"),
+            hired_date=day("hiredDate"),
+            resignation_date=day("resignationDate"),
+            email=email,
+            division_code=str(division) if division not in (None, "") else None,
+        )
+
+    def _parse_timerecords(self, body: Any) -> list[KotPunch]:
+        if not isinstance(body, list):
+            raise self._format_error(f"timerecord: expected a list, got {type(body).__name__}")
+        punches = []
+        for day_entry in body:
+            if not isinstance(day_entry, dict):
+                raise self._format_error("timerecord: a day is not an object")
+            workings = day_entry.get("dailyWorkings") or []
+            if not isinstance(workings, list):
+                raise self._format_error("timerecord: 'dailyWorkings' is not a list")
+            for working in workings:
+                if not isinstance(working, dict):
+                    raise self._format_error("timerecord: a daily working is not an object")
+                key = working.get("employeeKey")
+                if key in (None, ""):
+                    raise self._format_error("timerecord: missing 'employeeKey'")
+                try:
+                    day = _parse_date(working.get("date") or day_entry.get("date"))
+                except ValueError:
+                    day = None
+                if day is None:
+                    raise self._format_error(f"timerecord of {key}: missing or invalid 'date'")
+                records = working.get("timeRecord") or []
+                if not isinstance(records, list):
+                    raise self._format_error(f"timerecord of {key}: 'timeRecord' is not a list")
+                for record in records:
+                    try:
+                        punches.append(
+                            KotPunch(
+                                employee_key=str(key),
+                                date=day,
+                                time=_parse_time(record.get("time")),
+                                code=int(record.get("code")),
+                            )
+                        )
+                    except (AttributeError, TypeError, ValueError):
+                        raise self._format_error(
+                            f"timerecord of {key} on {day}: invalid punch 'time' or 'code'"
+                        ) from None
+        return punches
+
+
+def _parse_date(value: Any) -> date | None:
+    """A YYYY-MM-DD string as a date; None/"" as None; anything else raises ValueError."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str) or not _DATE.match(value):
+        raise ValueError("not a YYYY-MM-DD date")
+    return date.fromisoformat(value)
+
+
+def _parse_time(value: Any) -> datetime:
+    """An ISO 8601 time with offset as an aware JST datetime; naive times are taken as JST."""
+    if not isinstance(value, str):
+        raise ValueError("time is not a string")
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=JST)
+    return parsed.astimezone(JST)
+
+
+def _spans(start: date, end: date) -> list[tuple[date, date]]:
+    """[start, end] cut into consecutive inclusive spans of at most MAX_SPAN_DAYS days."""
+    spans = []
+    current = start
+    while current <= end:
+        last = min(current + timedelta(days=MAX_SPAN_DAYS - 1), end)
+        spans.append((current, last))
+        current = last + timedelta(days=1)
+    return spans
+
+
+def _key_chunks(keys: list[str]) -> list[list[str]]:
+    """Keys grouped so each call has at most MAX_KEYS_PER_CALL keys and a bounded URL."""
+    chunks: list[list[str]] = []
+    current: list[str] = []
+    length = 0
+    for key in keys:
+        cost = len(quote(key, safe="")) + 3  # the encoded comma
+        if current and (len(current) >= MAX_KEYS_PER_CALL or length + cost > MAX_KEYS_PARAM_CHARS):
+            chunks.append(current)
+            current, length = [], 0
+        current.append(key)
+        length += cost
+    if current:
+        chunks.append(current)
+    return chunks

@@ -1,0 +1,44 @@
+"""Pytest fixtures for the sandbox: ``sandbox`` (defaults) and ``make_sandbox`` (custom arguments).
+
+Register with ``pytest_plugins = ["connectors.sandbox.pytest_plugin"]``. Each test gets its own
+servers on free loopback ports, stopped when the test ends.
+
+KOT's clock follows the real time (so time-machine moves it); a test that must not meet a
+forbidden window by the accident of when it runs pins it: ``sandbox.clock.set(aware_datetime)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from . import Sandbox, start_sandbox
+
+
+@pytest.fixture
+def sandbox() -> Iterator[Sandbox]:
+    """A running sandbox with the default data (50 employees, seed 1)."""
+    running = start_sandbox()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def make_sandbox() -> Iterator[Callable[..., Sandbox]]:
+    """A factory taking start_sandbox's arguments; every sandbox it made is stopped afterwards."""
+    started: list[Sandbox] = []
+
+    def make(**kwargs: Any) -> Sandbox:
+        running = start_sandbox(**kwargs)
+        started.append(running)
+        return running
+
+    try:
+        yield make
+    finally:
+        for running in started:
+            running.stop()

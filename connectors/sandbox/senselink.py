@@ -1,0 +1,475 @@
+"""A fake SenseLink Cloud open-platform API, as described in shared/api/senselink.md.
+
+Every call must be signed (query ``app_key``, ``timestamp`` in ms, ``sign`` = md5 of
+``timestamp#secret``). Failures answer HTTP 200 with an error envelope; the codes are ours
+(SenseLink's are undocumented), checked in this order:
+
+=====  ======================  =============================================================
+10006  "ip not allowed"        caller IP not in ``SenseLinkState.allowed_ips`` (when set)
+10004  "app key not exist"     missing or unknown ``app_key``
+10005  "timestamp expired"     missing, non-numeric or outside ``timestamp_window_ms``
+10003  "sign error"            missing or wrong ``sign`` (lowercase hex only)
+30001  "Param Invalid"         bad parameters or person fields (the one documented code)
+30002  "job number exists"     create/update with another person's ``jobNumber``
+30004  "user not exist"        update/delete of an unknown person id
+=====  ======================  =============================================================
+
+Person create/update accept only multipart/form-data (camelCase fields); ``""`` clears a field on
+update. Records are generated per day on demand from (seed, day) and the KOT employees of the
+moment; a record's ``user_id`` is the SenseLink person's id when one with that number exists.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from email import policy
+from email.parser import BytesParser
+from typing import Any
+
+from . import data
+from .server import App, Request, Response
+
+JST = data.JST
+VERSION = "5.6.1"
+IP_NOT_ALLOWED = (10006, "ip not allowed")
+APP_KEY_UNKNOWN = (10004, "app key not exist")
+TIMESTAMP_EXPIRED = (10005, "timestamp expired")
+SIGN_ERROR = (10003, "sign error")
+PARAM_INVALID = (30001, "Param Invalid")
+JOB_NUMBER_EXISTS = (30002, "job number exists")
+USER_NOT_EXIST = (30004, "user not exist")
+
+# form field -> (person field, max length or None)
+PERSON_FIELDS = {
+    "name": ("name", 64),
+    "jobNumber": ("job_number", 45),
+    "birthday": ("birthday", None),
+    "entryTime": ("entry_time", None),
+    "mail": ("mail", 45),
+    "mobile": ("mobile", 20),
+    "icNumber": ("ic_number", 20),
+    "remark": ("remark", 255),
+    "gender": ("gender", None),
+    "departmentId": ("department_id", None),
+    "groups": ("groups", None),
+}
+RECORD_TYPES = {1, 2, 3, 5}
+MAX_RECORD_PAGE_SIZE = 100
+TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+
+
+def envelope(
+    data_: Any = None, code: int = 200, message: str = "OK", status: int = 200
+) -> Response:
+    return Response(status, {"code": code, "message": message, "data": data_})
+
+
+def failure(error: tuple[int, str]) -> Response:
+    return envelope(None, *error)
+
+
+def sign(timestamp: str, secret: str) -> str:
+    return hashlib.md5(f"{timestamp}#{secret}".encode()).hexdigest()  # noqa: S324 - SenseLink's scheme
+
+
+class _DayIndex:
+    """One day's records sorted by (sign_time, id), with bisectable time columns per type."""
+
+    def __init__(self, records: list[dict[str, Any]]) -> None:
+        self.records = sorted(records, key=lambda r: (r["sign_time"], r["id"]))
+        self.times = [r["sign_time"] for r in self.records]
+        self.by_type: dict[int, tuple[list[dict[str, Any]], list[int]]] = {}
+        for record in self.records:
+            rows, times = self.by_type.setdefault(record["user_type"], ([], []))
+            rows.append(record)
+            times.append(record["sign_time"])
+
+    def select(self, user_type: int | None) -> tuple[list[dict[str, Any]], list[int]]:
+        if user_type is None:
+            return self.records, self.times
+        return self.by_type.get(user_type, ([], []))
+
+
+class SenseLinkState:
+    """SenseLink's data: persons by id and recognition records by day; switches for tests."""
+
+    def __init__(
+        self,
+        *,
+        app_key: str,
+        app_secret: str,
+        seed: int,
+        employees: Callable[[], list[dict[str, Any]]],
+        recognitions_per_employee: int | None = None,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.app_key = app_key
+        self.app_secret = app_secret
+        self.seed = seed
+        self.recognitions_per_employee = recognitions_per_employee
+        self.allowed_ips: set[str] | None = None
+        self.timestamp_window_ms = 300_000
+        self.clock: Callable[[], float] = time.time  # seconds; for the timestamp window
+        self.person_list_shape = "page"  # or "array": data is a plain array of every person
+        self.persons: dict[int, dict[str, Any]] = {p["id"]: p for p in data.initial_persons()}
+        self.next_person_id = 10001
+        self._employees = employees
+        self._days: dict[date, _DayIndex] = {}
+
+    # --- persons ---------------------------------------------------------------------------
+    def persons_by_job_number(self) -> dict[str, dict[str, Any]]:
+        with self.lock:
+            return {p["job_number"]: p for p in self.persons.values() if p.get("job_number")}
+
+    def add_person(self, **fields: Any) -> dict[str, Any]:
+        """Register a person directly (snake_case fields), as someone in SenseLink's screen would."""
+        with self.lock:
+            person = data.make_person(self.next_person_id, **fields)
+            self.persons[person["id"]] = person
+            self.next_person_id += 1
+            return person
+
+    # --- records ---------------------------------------------------------------------------
+    def _day(self, day: date) -> _DayIndex:
+        index = self._days.get(day)
+        if index is None:
+            ids = {p["job_number"]: p["id"] for p in self.persons.values() if p.get("job_number")}
+            records = data.generate_records(
+                seed=self.seed,
+                day=day,
+                employees=self._employees(),
+                per_employee=self.recognitions_per_employee,
+                person_ids=ids,
+            )
+            index = self._days[day] = _DayIndex(records)
+        return index
+
+    def records_for(self, day: date) -> list[dict[str, Any]]:
+        """The day's records, ordered; change them through set_records / add_record."""
+        with self.lock:
+            return list(self._day(day).records)
+
+    def set_records(self, day: date, records: list[dict[str, Any]]) -> None:
+        with self.lock:
+            self._days[day] = _DayIndex(records)
+
+    def add_record(
+        self,
+        *,
+        when: datetime,
+        job_number: str | None = None,
+        user_type: int = 1,
+        user_name: str | None = None,
+        user_id: int | None = None,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """Add one recognition at `when` (aware, or naive JST) and return the full record.
+
+        The day's generated records stay; call ``set_records(day, [])`` first for a day of your own.
+        """
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=JST)
+        day = when.astimezone(JST).date()
+        with self.lock:
+            index = self._day(day)
+            person = self.persons_by_job_number().get(job_number) if job_number else None
+            record_id = max(
+                (r["id"] for r in index.records),
+                default=(day - data.RECORD_ID_EPOCH).days * 1_000_000,
+            )
+            essentials = {
+                "user_type": user_type,
+                "job_number": job_number,
+                "user_id": user_id if user_id is not None else (person["id"] if person else 0),
+                "user_name": user_name
+                if user_name is not None
+                else (person["name"] if person else ""),
+                "group_id": 1 if user_type == 1 else 2,
+                "group_name": "社員" if user_type == 1 else "来訪者",
+                **fields,
+            }
+            record = data.finish_record(record_id + 1, int(when.timestamp()), essentials)
+            self._days[day] = _DayIndex([*index.records, record])
+            return record
+
+    def query_records(
+        self, start: int, end: int, user_type: int | None, offset: int, limit: int
+    ) -> list[dict[str, Any]]:
+        """Records with start <= sign_time <= end, in order, sliced [offset:offset+limit]."""
+        first = datetime.fromtimestamp(start, JST).date()
+        last = datetime.fromtimestamp(end, JST).date()
+        page: list[dict[str, Any]] = []
+        with self.lock:
+            day = first
+            while day <= last and len(page) < limit:
+                rows, times = self._day(day).select(user_type)
+                lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+                if offset >= hi - lo:
+                    offset -= hi - lo
+                else:
+                    take = rows[lo + offset : min(hi, lo + offset + limit - len(page))]
+                    page.extend(dict(r) for r in take)
+                    offset = 0
+                day += timedelta(days=1)
+        return page
+
+
+def parse_form(request: Request) -> dict[str, list[str]] | None:
+    """The fields of a multipart/form-data body (files become their file name), or None."""
+    content_type = request.headers.get("Content-Type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        return None
+    head = f"Content-Type: {content_type}\r\nMIME-Version: 1.0\r\n\r\n".encode()
+    message = BytesParser(policy=policy.HTTP).parsebytes(head + request.body)
+    if not message.is_multipart():
+        return None
+    fields: dict[str, list[str]] = {}
+    for part in message.iter_parts():
+        disposition = part.get("Content-Disposition")
+        name = disposition.params.get("name") if disposition is not None else None
+        if not name:
+            continue
+        filename = part.get_filename()
+        if filename is not None:
+            fields.setdefault(name, []).append(filename)
+            continue
+        payload = part.get_payload(decode=True) or b""
+        fields.setdefault(name, []).append(payload.decode(part.get_content_charset() or "utf-8"))
+    return fields
+
+
+def _valid_date(value: str) -> bool:
+    try:
+        return len(value) == 10 and date.fromisoformat(value) is not None
+    except ValueError:
+        return False
+
+
+def _too_long(value: str, limit: int | None) -> bool:
+    return limit is not None and len(value) > limit
+
+
+def person_changes(form: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Validated person fields from a form ("" clears), or None when a value is invalid."""
+    changes: dict[str, Any] = {}
+    for form_name, (field, limit) in PERSON_FIELDS.items():
+        if form_name not in form:
+            continue
+        values = form[form_name]
+        if field == "groups":
+            ids = [v.strip() for value in values for v in value.split(",") if v.strip()]
+            if not all(v.isdigit() for v in ids):
+                return None
+            changes["groups"] = [int(v) for v in ids]
+            continue
+        value = values[-1].strip()
+        if value == "":
+            changes[field] = None
+        elif _too_long(value, limit) or (
+            field in ("birthday", "entry_time") and not _valid_date(value)
+        ):
+            return None
+        elif field == "gender":
+            if value not in ("1", "2"):
+                return None
+            changes[field] = int(value)
+        elif field == "department_id":
+            if not value.isdigit():
+                return None
+            changes[field] = int(value)
+        else:
+            changes[field] = value
+    if "avatarFile" in form:
+        changes["avatar"] = (
+            f"/static/avatar/{hashlib.md5(form['avatarFile'][-1].encode()).hexdigest()}.jpg"  # noqa: S324
+        )
+    return changes
+
+
+class SenseLinkApp(App):
+    service = "senselink"
+
+    def __init__(self, state: SenseLinkState) -> None:
+        super().__init__()
+        self.state = state
+        self.add_route("GET", "/api/v3/server/version", self.version)
+        self.add_route("GET", "/api/v1/user/list", self.list_persons)
+        self.add_route("POST", "/api/v1/user", self.create_person)
+        self.add_route("POST", "/api/v2/user", self.create_person)
+        self.add_route("POST", "/api/v1/user/update/{id}", self.update_person)
+        self.add_route("GET", "/api/v1/user/delete/{id}", self.delete_person)
+        self.add_route("GET", "/api/v5/record/list", self.list_records)
+
+    def handle(self, route: Any, request: Request) -> Response:
+        rejection = self.check_signature(request)
+        return rejection or route.func(request)
+
+    def check_signature(self, request: Request) -> Response | None:
+        state, query = self.state, request.query
+        with state.lock:
+            allowed, key, secret = state.allowed_ips, state.app_key, state.app_secret
+            window, now_ms = state.timestamp_window_ms, state.clock() * 1000
+        if allowed is not None and request.client_ip not in allowed:
+            return failure(IP_NOT_ALLOWED)
+        if query.get("app_key") != key:
+            return failure(APP_KEY_UNKNOWN)
+        timestamp = query.get("timestamp", "")
+        if not timestamp.isdigit() or abs(now_ms - int(timestamp)) > window:
+            return failure(TIMESTAMP_EXPIRED)
+        if query.get("sign") != sign(timestamp, secret):
+            return failure(SIGN_ERROR)
+        return None
+
+    def not_found(self, request: Request) -> Response:
+        return envelope(None, 404, "Not Found", status=404)
+
+    # --- endpoints ---------------------------------------------------------------------------
+    def version(self, request: Request) -> Response:
+        return envelope(VERSION)
+
+    @staticmethod
+    def _int(query: dict[str, str], name: str, default: int | None) -> int | None:
+        value = query.get(name)
+        if value is None or value == "":
+            return default
+        return int(value) if value.isdigit() else -1
+
+    def list_persons(self, request: Request) -> Response:
+        page = self._int(request.query, "page", 1)
+        size = self._int(request.query, "size", 20)
+        user_type = self._int(request.query, "type", None)
+        if page < 1 or size < 1 or user_type == -1:
+            return failure(PARAM_INVALID)
+        with self.state.lock:
+            persons = [
+                dict(p)
+                for _, p in sorted(self.state.persons.items())
+                if user_type is None or p.get("type") == user_type
+            ]
+            shape = self.state.person_list_shape
+        if shape == "array":
+            return envelope(persons)
+        start = (page - 1) * size
+        return envelope(
+            {
+                "list": persons[start : start + size],
+                "page_num": page,
+                "page_size": size,
+                "total": len(persons),
+            }
+        )
+
+    def create_person(self, request: Request) -> Response:
+        form = parse_form(request)
+        changes = person_changes(form) if form is not None else None
+        if changes is None or not changes.get("name"):
+            return failure(PARAM_INVALID)
+        with self.state.lock:
+            number = changes.get("job_number")
+            if number and number in self.state.persons_by_job_number():
+                return failure(JOB_NUMBER_EXISTS)
+            changes.setdefault("groups", [])
+            person = self.state.add_person(**changes)
+            return envelope(dict(person))
+
+    def _person_id(self, request: Request) -> int | None:
+        raw = request.params["id"]
+        return int(raw) if raw.isdigit() else None
+
+    def update_person(self, request: Request) -> Response:
+        form = parse_form(request)
+        changes = person_changes(form) if form is not None else None
+        if changes is None or ("name" in changes and not changes["name"]):
+            return failure(PARAM_INVALID)
+        if changes.get("groups") is None and "groups" in changes:
+            changes["groups"] = []
+        with self.state.lock:
+            person = self.state.persons.get(self._person_id(request))
+            if person is None:
+                return failure(USER_NOT_EXIST)
+            number = changes.get("job_number")
+            owner = self.state.persons_by_job_number().get(number) if number else None
+            if owner is not None and owner["id"] != person["id"]:
+                return failure(JOB_NUMBER_EXISTS)
+            person.update(changes)
+            return envelope(dict(person))
+
+    def delete_person(self, request: Request) -> Response:
+        with self.state.lock:
+            person = self.state.persons.pop(self._person_id(request), None)
+        if person is None:
+            return failure(USER_NOT_EXIST)
+        return envelope(None)
+
+    def list_records(self, request: Request) -> Response:
+        query = request.query
+        page = self._int(query, "page", 1)
+        size = self._int(query, "size", 20)
+        user_type = self._int(query, "type", None)
+        try:
+            start = datetime.strptime(query.get("date_time_from", ""), TIME_FORMAT).replace(
+                tzinfo=JST
+            )
+            end = datetime.strptime(query.get("date_time_to", ""), TIME_FORMAT).replace(tzinfo=JST)
+        except ValueError:
+            return failure(PARAM_INVALID)
+        if page < 1 or not 1 <= size <= MAX_RECORD_PAGE_SIZE or end < start:
+            return failure(PARAM_INVALID)
+        if user_type is not None and user_type not in RECORD_TYPES:
+            return failure(PARAM_INVALID)
+        rows = self.state.query_records(
+            int(start.timestamp()), int(end.timestamp()), user_type, (page - 1) * size, size
+        )
+        return envelope({"list": rows, "page_num": page, "page_size": size})
+
+    # --- faults ------------------------------------------------------------------------------
+    def fault_response(self, kind: str, request: Request) -> Response:
+        if kind == "maintenance":
+            return envelope(None, 500, "Internal Server Error", status=500)
+        if kind == "throttle":
+            response = envelope(None, 429, "Too Many Requests", status=429)
+            response.headers["Retry-After"] = "1"
+            return response
+        if kind == "malformed_json":
+            return Response(
+                200, body=b'{"code": 200, "message": "OK", "data": {"list": [{"id": 1, "sign_'
+            )
+        if kind == "empty":
+            return envelope([])
+        if kind == "signature":
+            return failure(SIGN_ERROR)
+        raise ValueError(kind)
+
+    def reshape(self, template: str, response: Response) -> Response:
+        payload = response.payload
+        body = payload.get("data")
+        if payload.get("code") != 200:
+            return response  # an error envelope stays as it is
+        if template == "/api/v5/record/list":
+            for record in body["list"]:
+                record["sign_time"] = datetime.fromtimestamp(record["sign_time"], JST).strftime(
+                    TIME_FORMAT
+                )
+            return response
+        if template == "/api/v1/user/list":
+            items = body if isinstance(body, list) else body["list"]
+            payload["data"] = {
+                "list": {str(p["id"]): p for p in items},
+                "page_num": "1",
+                "total": "many",
+            }
+            return response
+        if template == "/api/v3/server/version":
+            payload["data"] = {"version": [5, 6, 1]}
+            return response
+        if isinstance(body, dict):
+            payload["data"] = [body]  # a person arrives as a list
+            body["id"] = str(body["id"])
+            return response
+        payload["code"] = "200"
+        return response

@@ -1,0 +1,121 @@
+"""``python manage.py sandbox``: run the fake KOT and SenseLink servers until Ctrl-C."""
+
+from __future__ import annotations
+
+import re
+import signal
+import threading
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from connectors.sandbox import start_sandbox
+from connectors.sandbox.data import JST
+
+OFFSET = re.compile(r"^(?P<sign>[+-]?)(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
+
+
+def parse_offset(value: str) -> timedelta:
+    """A clock offset from e.g. +2h, -30m, 1h30m, +02:30, or a plain number of minutes."""
+    value = value.strip()
+    hhmm = re.match(r"^([+-]?)(\d{1,2}):(\d{2})$", value)
+    if hhmm:
+        delta = timedelta(hours=int(hhmm.group(2)), minutes=int(hhmm.group(3)))
+        return -delta if hhmm.group(1) == "-" else delta
+    if re.fullmatch(r"[+-]?\d+", value):
+        return timedelta(minutes=int(value))
+    m = OFFSET.match(value)
+    if not m or not (m.group("hours") or m.group("minutes")):
+        raise CommandError(f"--clock-offset {value!r}: use e.g. +2h, -30m, 1h30m or +02:30")
+    delta = timedelta(hours=int(m.group("hours") or 0), minutes=int(m.group("minutes") or 0))
+    return -delta if m.group("sign") == "-" else delta
+
+
+class Command(BaseCommand):
+    help = "Run fake KING OF TIME and SenseLink servers on loopback (generated data) until Ctrl-C."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--kot-port", type=int, default=8701)
+        parser.add_argument("--senselink-port", type=int, default=8702)
+        parser.add_argument("--employees", type=int, default=50)
+        parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--date", help="the 'today' of the generated data, YYYY-MM-DD (default: today in JST)"
+        )
+        parser.add_argument("--latency-ms", type=int, default=0, help="added to every request")
+        parser.add_argument(
+            "--recognitions",
+            type=int,
+            default=None,
+            help="records per employee and day (default 1-4)",
+        )
+        clock = parser.add_mutually_exclusive_group()
+        clock.add_argument(
+            "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
+        )
+        clock.add_argument("--now", help='pin KOT\'s clock at "YYYY-MM-DDTHH:MM" (JST)')
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        day = None
+        if options["date"]:
+            try:
+                day = date.fromisoformat(options["date"])
+            except ValueError as exc:
+                raise CommandError(f"--date {options['date']!r}: expected YYYY-MM-DD") from exc
+        pinned = None
+        if options["now"]:
+            try:
+                pinned = datetime.fromisoformat(options["now"])
+            except ValueError as exc:
+                raise CommandError(f"--now {options['now']!r}: expected YYYY-MM-DDTHH:MM") from exc
+            pinned = pinned if pinned.tzinfo else pinned.replace(tzinfo=JST)
+            day = day or pinned.astimezone(JST).date()
+        try:
+            sandbox = start_sandbox(
+                employees=options["employees"],
+                seed=options["seed"],
+                day=day,
+                host=options["host"],
+                kot_port=options["kot_port"],
+                senselink_port=options["senselink_port"],
+                latency=options["latency_ms"] / 1000,
+                recognitions_per_employee=options["recognitions"],
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot start the sandbox: {exc}") from exc
+        try:
+            if pinned is not None:
+                sandbox.clock.set(pinned)
+            elif options["clock_offset"]:
+                sandbox.clock.offset = parse_offset(options["clock_offset"])
+            self._print(sandbox)
+            self._wait()
+        finally:
+            sandbox.stop()
+            self.stdout.write("sandbox stopped")
+
+    def _print(self, sandbox: Any) -> None:
+        out = self.stdout.write
+        out(self.style.SUCCESS("Sandbox running (fake data; Ctrl-C to stop)"))
+        out(f"  KING OF TIME  base URL   : {sandbox.kot_url}")
+        out(f"                token      : {sandbox.kot_token}")
+        out(f"                clock      : {sandbox.clock.now().isoformat(timespec='seconds')}")
+        out(f"  SenseLink     URL        : {sandbox.senselink_url}")
+        out(f"                App key    : {sandbox.app_key}")
+        out(f"                App secret : {sandbox.app_secret}")
+        out(
+            f"  data: {len(sandbox.kot.employees)} KOT employees, "
+            f"{len(sandbox.senselink.persons)} SenseLink persons, seed {sandbox.seed}, day {sandbox.day}"
+        )
+
+    def _wait(self) -> None:
+        stop = threading.Event()
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        try:
+            while not stop.wait(0.5):
+                pass
+        except KeyboardInterrupt:
+            pass
