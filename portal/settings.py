@@ -7,6 +7,7 @@ malformed stop start-up with a message that says which variable to fix.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import environ
@@ -128,8 +129,9 @@ DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Several processes (web, cluster workers) share the file: wait for locks instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
-    # A file, not memory, so tests can share the test database with a subprocess (a worker).
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+    # A file, not memory, so tests can share the test database with a subprocess (a worker);
+    # one per test process, so parallel test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test-db-{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -197,6 +199,9 @@ SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", defaul
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
 SENSELINK_RATE_LIMIT = env.float("SENSELINK_RATE_LIMIT", default=0.0)
 SYNC_CONCURRENCY = env.int("SYNC_CONCURRENCY", default=4)
+# Every outbound call has these timeouts (seconds).
+CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=5.0)
+READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)
 # Version of the terms a tenant user accepts; raising it asks everybody again.
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
 
@@ -242,5 +247,5 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }

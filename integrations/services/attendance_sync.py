@@ -1,0 +1,291 @@
+"""Attendance sync, SenseLink → KOT (SPEC 4.2).
+
+KOT is the ledger: before posting, the day's punches KOT already holds are read, and only the
+missing ones are posted. A rerun, a second run of the same date, or a run after a worker died
+between a POST and its bookkeeping all read KOT again first, so each punch lands exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from django.conf import settings
+from django.utils import timezone
+
+from connectors.errors import AuthenticationError, ConnectorError, RequestTimeout
+from connectors.kot import KotClient, KotPunch
+from connectors.senselink import SenseLinkClient
+
+from ..models import ConnectSetting, SyncError, SyncRun
+from .runs import Outcome
+
+log = logging.getLogger(__name__)
+
+CLOCK_IN = 1
+CLOCK_OUT = 2
+PUNCH_NAMES = {CLOCK_IN: "出勤", CLOCK_OUT: "退勤"}
+PUNCH_FIELD = {CLOCK_IN: SyncError.Punch.CLOCK_IN, CLOCK_OUT: SyncError.Punch.CLOCK_OUT}
+PUNCH_CODE = {value: key for key, value in PUNCH_FIELD.items()}
+
+
+@dataclass(frozen=True)
+class Punch:
+    employee_code: str
+    employee_key: str
+    code: int  # 1 clock-in, 2 clock-out
+    time: datetime
+
+
+@dataclass(frozen=True)
+class Problem:
+    employee_code: str
+    punch: int | None
+    code: str
+    message: str
+
+
+@dataclass
+class AttendancePlan:
+    target_date: date
+    to_post: list[Punch] = field(default_factory=list)
+    already: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    employees_seen: int = 0
+
+
+def already_punched_message(code: str, punch: int) -> str:
+    """The manual's message for a punch KOT already holds at another time."""
+    return (
+        f"従業員コード:{code} の{PUNCH_NAMES[punch]}は既に打刻済みです。"
+        "KING OF TIME管理画面をご確認ください。"
+    )
+
+
+def first_and_last(
+    senselink: SenseLinkClient, target_date: date, beat: Callable[[], None]
+) -> dict[str, tuple[datetime, datetime]]:
+    """Per employee number, the earliest and latest recognition of the day (records streamed)."""
+    spans: dict[str, tuple[datetime, datetime]] = {}
+    for record in senselink.iter_records(day=target_date, user_type=1):
+        if record.user_type != 1 or not record.job_number:
+            continue  # visitors, strangers, deny-list
+        when = record.sign_time
+        if timezone.localtime(when).date() != target_date:
+            continue
+        span = spans.get(record.job_number)
+        if span is None:
+            spans[record.job_number] = (when, when)
+        elif when < span[0]:
+            spans[record.job_number] = (when, span[1])
+        elif when > span[1]:
+            spans[record.job_number] = (span[0], when)
+        beat()
+    return spans
+
+
+def plan_attendance(
+    *,
+    kot: KotClient,
+    senselink: SenseLinkClient,
+    target_date: date,
+    mode: str,
+    only: set[tuple[str, int]] | None = None,
+    beat: Callable[[], None] = lambda: None,
+) -> AttendancePlan:
+    """What the sync would punch; reads SenseLink and KOT, writes nothing.
+
+    ``only`` limits the plan to (employee code, punch code) pairs — a rerun's failed punches.
+    """
+    plan = AttendancePlan(target_date=target_date)
+    spans = first_and_last(senselink, target_date, beat)
+    plan.employees_seen = len(spans)
+    if not spans:
+        return plan
+    keys = {e.code: e.key for e in kot.list_employees(on=target_date, include_resigned=True)}
+    beat()
+
+    wanted: list[Punch] = []
+    for number in sorted(spans):
+        first, last = spans[number]
+        candidates = [(CLOCK_IN, first)]
+        if mode == ConnectSetting.AttendanceMode.CLOCK_IN_OUT and last > first:
+            candidates.append((CLOCK_OUT, last))
+        candidates = [(c, t) for c, t in candidates if only is None or (number, c) in only]
+        if not candidates:
+            continue
+        key = keys.get(number)
+        if key is None:
+            plan.problems.append(
+                Problem(
+                    employee_code=number,
+                    punch=candidates[0][0],
+                    code="unknown_employee",
+                    message=f"従業員番号:{number} のKING OF TIME従業員が見つかりません。"
+                    "SenseLinkの従業員番号とKING OF TIMEの従業員コードをご確認ください。",
+                )
+            )
+            continue
+        wanted.extend(Punch(number, key, c, t) for c, t in candidates)
+    if not wanted:
+        return plan
+
+    existing = _existing_punches(kot, target_date, {p.employee_key for p in wanted})
+    beat()
+    for punch in wanted:
+        held = existing.get((punch.employee_key, punch.code), [])
+        if any(_same_second(h.time, punch.time) for h in held):
+            plan.already += 1
+        elif held:
+            plan.problems.append(
+                Problem(
+                    employee_code=punch.employee_code,
+                    punch=punch.code,
+                    code="already_punched",
+                    message=already_punched_message(punch.employee_code, punch.code),
+                )
+            )
+        else:
+            plan.to_post.append(punch)
+    return plan
+
+
+def _same_second(a: datetime, b: datetime) -> bool:
+    return int(a.timestamp()) == int(b.timestamp())
+
+
+def _existing_punches(
+    kot: KotClient, target_date: date, keys: Iterable[str]
+) -> dict[tuple[str, int], list[KotPunch]]:
+    held: dict[tuple[str, int], list[KotPunch]] = {}
+    for punch in kot.list_punches(start=target_date, end=target_date, employee_keys=sorted(keys)):
+        if punch.date == target_date:
+            held.setdefault((punch.employee_key, punch.code), []).append(punch)
+    return held
+
+
+def _landed(kot: KotClient, punch: Punch, target_date: date) -> bool | None:
+    """After a POST timed out: did KOT store it? None when KOT can't be asked now."""
+    try:
+        held = _existing_punches(kot, target_date, [punch.employee_key])
+    except ConnectorError:
+        return None
+    return any(
+        _same_second(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
+    )
+
+
+def post_punches(
+    *,
+    kot: KotClient,
+    plan: AttendancePlan,
+    beat: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread."""
+    outcome = Outcome(skipped=plan.already)
+    outcome.achieved = plan.already
+    for problem in plan.problems:
+        outcome.add_error(
+            employee_code=problem.employee_code,
+            target_date=plan.target_date,
+            punch=PUNCH_FIELD.get(problem.punch, ""),
+            code=problem.code,
+            message=problem.message,
+        )
+
+    def post(punch: Punch) -> KotPunch:
+        return kot.register_punch(
+            employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
+        )
+
+    with ThreadPoolExecutor(max_workers=max(1, settings.SYNC_CONCURRENCY)) as pool:
+        futures = [(punch, pool.submit(post, punch)) for punch in plan.to_post]
+        for punch, future in futures:
+            beat()
+            try:
+                future.result()
+            except AuthenticationError:
+                for _punch, pending in futures:
+                    pending.cancel()
+                raise
+            except RequestTimeout as exc:
+                landed = _landed(kot, punch, plan.target_date) if exc.may_have_landed else False
+                if landed:
+                    outcome.created += 1
+                    outcome.achieved += 1
+                    continue
+                message = (
+                    f"従業員コード:{punch.employee_code} の{PUNCH_NAMES[punch.code]}打刻で"
+                    "KING OF TIMEから応答がありませんでした。"
+                )
+                message += (
+                    "登録されたか確認できなかったため、再実行で確認のうえ登録します。"
+                    if landed is None
+                    else "登録されていないことを確認しました。再実行してください。"
+                )
+                outcome.add_error(
+                    employee_code=punch.employee_code,
+                    target_date=plan.target_date,
+                    punch=PUNCH_FIELD[punch.code],
+                    code=exc.code,
+                    message=message,
+                )
+                continue
+            except ConnectorError as exc:
+                outcome.add_error(
+                    employee_code=punch.employee_code,
+                    target_date=plan.target_date,
+                    punch=PUNCH_FIELD[punch.code],
+                    code=exc.code,
+                    message=f"従業員コード:{punch.employee_code} の{PUNCH_NAMES[punch.code]}打刻に"
+                    f"失敗しました。{exc.message}",
+                )
+                continue
+            outcome.created += 1
+            outcome.achieved += 1
+    outcome.message = (
+        f"{plan.target_date:%Y年%m月%d日}: 認証レコードのある従業員{plan.employees_seen}人、"
+        f"打刻登録{outcome.created} 登録済み{outcome.skipped} 失敗{len(outcome.errors)}"
+    )
+    return outcome
+
+
+def rerun_scope(run: SyncRun) -> set[tuple[str, int]] | None:
+    """The punches a rerun retries: the original's failed punches, or everything when the
+    original failed as a whole (no per-punch errors to go by)."""
+    original = run.rerun_of
+    if original is None:
+        return None
+    errors = list(original.errors.values_list("employee_code", "punch"))
+    if not errors or any(not code for code, _punch in errors):
+        return None
+    scope: set[tuple[str, int]] = set()
+    for code, punch in errors:
+        if punch:
+            scope.add((code, PUNCH_CODE[punch]))
+        else:
+            scope.update({(code, CLOCK_IN), (code, CLOCK_OUT)})
+    return scope
+
+
+def sync_attendance(
+    *,
+    run: SyncRun,
+    kot: KotClient,
+    senselink: SenseLinkClient,
+    setting: ConnectSetting,
+    beat: Callable[[], None] = lambda: None,
+) -> Outcome:
+    """Execute an attendance run's work and return its outcome (the caller records it)."""
+    plan = plan_attendance(
+        kot=kot,
+        senselink=senselink,
+        target_date=run.target_date,
+        mode=setting.attendance_mode,
+        only=rerun_scope(run),
+        beat=beat,
+    )
+    return post_punches(kot=kot, plan=plan, beat=beat)

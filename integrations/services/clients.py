@@ -1,0 +1,38 @@
+"""Build the connector clients for a tenant from its rows and the settings."""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from connectors.kot import KotClient
+from connectors.senselink import SenseLinkClient
+
+from ..models import ConnectSetting, Tenant
+
+
+def kot_client(tenant: Tenant) -> KotClient:
+    return KotClient(
+        base_url=settings.KOT_API_BASE_URL,
+        token=tenant.kot_access_token,
+        rate=settings.KOT_RATE_LIMIT or None,
+        timeout=_timeout(),
+    )
+
+
+def senselink_client(setting: ConnectSetting) -> SenseLinkClient:
+    return SenseLinkClient(
+        base_url=setting.senselink_url,
+        app_key=setting.app_key,
+        app_secret=setting.app_secret,
+        allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
+        rate=settings.SENSELINK_RATE_LIMIT or None,
+        timeout=_timeout(),
+    )
+
+
+def _timeout() -> tuple[float, float]:
+    return (settings.CONNECT_TIMEOUT_SECONDS, settings.READ_TIMEOUT_SECONDS)
+
+
+def connect_setting(tenant: Tenant) -> ConnectSetting | None:
+    return tenant.connect_settings.filter(connector=ConnectSetting.Connector.SENSELINK).first()

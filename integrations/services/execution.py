@@ -1,0 +1,109 @@
+"""Executing one run: claim it, call its sync, record the result, classify failures.
+
+A configuration error (bad token, bad secret, IP not registered) fails the run at once: retrying
+won't help, the customer must fix something. A transient error (timeout, 5xx, throttling) puts
+the run back to ``waiting`` with a backoff, a bounded number of times. KOT's forbidden window
+puts it to ``waiting`` until the window ends; that never fails a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.utils import timezone
+
+from connectors.errors import ConnectorError, ForbiddenWindowError
+
+from ..models import SyncRun
+from .attendance_sync import sync_attendance
+from .clients import connect_setting, kot_client, senselink_client
+from .employee_sync import SyncAborted, sync_employees
+from .runs import Heartbeat, claim_run, fail_run, finish_run, postpone_run, retry_delay
+
+log = logging.getLogger(__name__)
+
+
+def execute_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
+    """Run one queued run in this process. None when it was not ours to run (claimed elsewhere,
+    not due, or another run of its tenant and kind is running)."""
+    run = claim_run(run_id=run_id, now=now)
+    if run is None:
+        return None
+    log.info(
+        "run %s (%s, tenant %s) started, attempt %s", run.pk, run.kind, run.tenant_id, run.attempt
+    )
+    try:
+        result = _execute(run)
+    except Exception:
+        log.exception("run %s failed with an unexpected error", run.pk)
+        result = fail_run(
+            run=run,
+            error_type=SyncRun.ErrorType.INTERNAL,
+            code="internal_error",
+            message="内部エラーで連携を中断しました。サポートにお問い合わせください。",
+        )
+    log.info("run %s ended %s", run.pk, result.status)
+    if result.status in (SyncRun.Status.FAILURE, SyncRun.Status.PARTIAL):
+        from .notifications import notify_run_problem
+
+        notify_run_problem(run=result)
+    return result
+
+
+def _execute(run: SyncRun) -> SyncRun:
+    setting = connect_setting(run.tenant)
+    if setting is None or not setting.has_senselink_credentials or not run.tenant.kot_access_token:
+        return fail_run(
+            run=run,
+            error_type=SyncRun.ErrorType.CONFIGURATION,
+            code="missing_settings",
+            message="連携設定(KING OF TIMEのアクセストークン、SenseLink URL・Appキー・"
+            "Appシークレット)が未登録です。連携設定を確認してください。",
+        )
+    kot = kot_client(run.tenant)
+    senselink = senselink_client(setting)
+    beat = Heartbeat(run)
+    sync = sync_employees if run.kind == SyncRun.Kind.EMPLOYEE else sync_attendance
+    try:
+        outcome = sync(run=run, kot=kot, senselink=senselink, setting=setting, beat=beat)
+    except ForbiddenWindowError as exc:
+        until = exc.retry_at or timezone.now()
+        return postpone_run(
+            run=run,
+            until=until,
+            message="KING OF TIMEのAPI利用禁止時間帯のため、"
+            f"{timezone.localtime(until):%H:%M}に自動で再開します。",
+        )
+    except SyncAborted as exc:
+        return fail_run(
+            run=run, error_type=SyncRun.ErrorType.CONFIGURATION, code=exc.code, message=exc.message
+        )
+    except ConnectorError as exc:
+        if exc.permanent:
+            return fail_run(
+                run=run,
+                error_type=SyncRun.ErrorType.CONFIGURATION,
+                code=exc.code,
+                message=exc.message,
+            )
+        delay = retry_delay(run.attempt)
+        if delay is None:
+            return fail_run(
+                run=run,
+                error_type=SyncRun.ErrorType.TRANSIENT,
+                code=exc.code,
+                message=f"{exc.message}({run.attempt}回試行しましたが失敗しました。"
+                "時間をおいて再実行してください。)",
+            )
+        until = timezone.now() + delay
+        return postpone_run(
+            run=run,
+            until=until,
+            message=f"一時的なエラーのため{timezone.localtime(until):%H:%M}に再試行します: "
+            f"{exc.message}",
+        )
+    finally:
+        kot.close() if hasattr(kot, "close") else None
+        senselink.close() if hasattr(senselink, "close") else None
+    return finish_run(run=run, outcome=outcome)

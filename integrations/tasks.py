@@ -1,0 +1,10 @@
+"""django-q2 entry points: thin, take ids, call one service."""
+
+from __future__ import annotations
+
+from .services.execution import execute_run
+
+
+def execute_run_task(run_id: int) -> str | None:
+    run = execute_run(run_id=run_id)
+    return run.status if run else None

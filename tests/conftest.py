@@ -1,0 +1,81 @@
+"""The small named world most tests build on: one tenant with access, one without."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth import get_user_model
+
+pytest_plugins = ["connectors.sandbox.pytest_plugin"]
+
+PASSWORD = "correct-horse-battery-staple-9"
+JST = ZoneInfo("Asia/Tokyo")
+# Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden
+# windows whenever CI happens to run. Tests about windows travel further themselves.
+NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
+
+
+@pytest.fixture
+def noon():
+    with time_machine.travel(NOON, tick=True) as traveller:
+        yield traveller
+
+
+@pytest.fixture(autouse=True)
+def _settings_for_tests(settings):
+    settings.SENSELINK_ALLOW_PRIVATE_HOSTS = True
+    settings.AXES_ENABLED = False
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    settings.SYNC_CONCURRENCY = 4
+    settings.STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def make_tenant(slug: str, *, sandbox=None, status: str = "active", **setting_fields):
+    from integrations.models import ConnectSetting, Tenant
+
+    tenant = Tenant.objects.create(
+        name=f"{slug} 株式会社",
+        slug=slug,
+        subscription_status=status,
+        kot_access_token=sandbox.kot_token if sandbox else "kot-token-" + slug,
+        contact_email=f"hr@{slug}.example.jp",
+    )
+    fields = {
+        "senselink_url": sandbox.senselink_url if sandbox else "https://link.example.jp/",
+        "app_key": sandbox.app_key if sandbox else "appkey-" + slug,
+        "app_secret": sandbox.app_secret if sandbox else "appsecret-" + slug,
+    }
+    fields.update(setting_fields)
+    ConnectSetting.objects.create(tenant=tenant, **fields)
+    return tenant
+
+
+def make_tenant_user(tenant, username: str):
+    from integrations.models import TenantMembership
+
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    TenantMembership.objects.create(user=user, tenant=tenant)
+    return user
+
+
+@pytest.fixture
+def world(db, noon, sandbox, settings):
+    """acme: active, pointing at the sandbox; globex: another customer, not subscribed."""
+    settings.KOT_API_BASE_URL = sandbox.kot_url
+
+    class World:
+        pass
+
+    w = World()
+    w.sandbox = sandbox
+    w.acme = make_tenant("acme", sandbox=sandbox)
+    w.globex = make_tenant("globex", sandbox=sandbox, status="not_subscribed")
+    w.acme_user = make_tenant_user(w.acme, "acme-hr")
+    w.globex_user = make_tenant_user(w.globex, "globex-hr")
+    return w
