@@ -134,7 +134,12 @@ class KotClient(HttpClient):
         body = self._json(response)
         if not isinstance(body, dict) or "available" not in body:
             raise self._format_error("token check: no 'available' in the response")
-        return body["available"] is True or str(body["available"]).lower() == "true"
+        available = body["available"]
+        if isinstance(available, str) and available.lower() in ("true", "false"):
+            available = available.lower() == "true"  # tolerated: a boolean sent as a string
+        if not isinstance(available, bool):
+            raise self._format_error("token check: 'available' is not a boolean")
+        return available
 
     def list_employees(
         self, *, on: date | None = None, include_resigned: bool = False

@@ -27,7 +27,7 @@ from connectors.errors import (
     NetworkError,
     ResponseFormatError,
 )
-from connectors.http import HttpClient
+from connectors.http import SAFE_METHODS, HttpClient
 from connectors.netcheck import UnsafeUrlError, check_senselink_url
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -37,7 +37,7 @@ PARAM_INVALID = 30001
 
 # Envelope messages that point at the signature, the key or the caller IP (SenseLink has no
 # documented code for these).
-_AUTH_HINT = re.compile(r"sign|app_?key|appkey|auth|\bip\b|white ?list|签名|认证", re.IGNORECASE)
+_AUTH_HINT = re.compile(r"sign|app[\s_-]?key|auth|\bip\b|white ?list|签名|认证", re.IGNORECASE)
 _HEX32 = re.compile(r"\b[0-9a-fA-F]{32}\b")
 _DATE_PREFIX = re.compile(r"^(\d{4})-(\d{2})-(\d{2})")
 
@@ -274,6 +274,8 @@ class SenseLinkClient(HttpClient):
         try:
             body = self._json(response)
         except ResponseFormatError as exc:
+            if 200 <= status < 300 and response.request.method not in SAFE_METHODS:
+                exc.may_have_landed = True  # a write answered 2xx: it may have been stored
             if status == 404:
                 return ConfigurationError(
                     "SenseLinkのAPIが見つかりませんでした(HTTP 404)。SenseLinkのURLをご確認ください。",
