@@ -54,9 +54,7 @@ def test_forms_refuse_a_post_without_a_csrf_token(world):
     assert response.status_code == 403
     client.force_login(world.acme_user)
     setting = world.acme.connect_settings.get()
-    response = client.post(
-        reverse("portal:manual_run", args=[setting.pk]), {"kind": "employee"}
-    )
+    response = client.post(reverse("portal:manual_run", args=[setting.pk]), {"kind": "employee"})
     assert response.status_code == 403
 
 
