@@ -1,0 +1,57 @@
+"""The gate in front of every tenant page: login, membership, subscription, terms consent."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from integrations.models import TenantMembership, TermsConsent
+
+
+def tenant_of(user) -> TenantMembership | None:
+    """The user's membership (with its tenant), or None for support staff and other accounts."""
+    return TenantMembership.objects.select_related("tenant").filter(user=user).first()
+
+
+def has_accepted_terms(user) -> bool:
+    return TermsConsent.objects.filter(user=user, version=settings.TERMS_VERSION).exists()
+
+
+def tenant_page(view=None, *, consent: bool = True, subscription: bool = True):
+    """Let only a tenant's own users in, and set ``request.tenant``.
+
+    Anonymous users go to the login page; accounts without a tenant (support staff) get a page
+    pointing to the admin; a tenant that is not active gets ご利用申込案内; a user who has not
+    accepted the current terms goes to 利用規約同意 first.
+    """
+
+    def decorate(func):
+        @wraps(func)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            membership = tenant_of(request.user)
+            if membership is None:
+                return render(request, "portal/no_tenant.html", status=403)
+            request.tenant = membership.tenant
+            if subscription and not request.tenant.is_active:
+                return render(
+                    request,
+                    "portal/subscription.html",
+                    {"tenant": request.tenant, "support_email": settings.SUPPORT_EMAIL},
+                )
+            if consent and not has_accepted_terms(request.user):
+                url = reverse("portal:terms")
+                if request.method == "GET":
+                    url += "?" + urlencode({"next": request.get_full_path()})
+                return redirect(url)
+            return func(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorate(view) if view is not None else decorate

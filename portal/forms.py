@@ -1,0 +1,184 @@
+"""Forms of the tenant pages. Validation rules live on the model; these forms only collect input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from integrations.models import ConnectSetting, SyncRun, Tenant
+
+
+class TermsForm(forms.Form):
+    agree = forms.BooleanField(
+        label=_("規約を確認のうえ、同意します。"),
+        error_messages={"required": _("規約を確認のうえ、同意のチェックを入れてください。")},
+    )
+
+
+class SecretInput(forms.PasswordInput):
+    """A password box that never renders a value back and keeps browsers from autofilling it."""
+
+    def __init__(self, attrs=None):
+        super().__init__(
+            attrs={"autocomplete": "new-password", **(attrs or {})}, render_value=False
+        )
+
+
+class ConnectSettingForm(forms.ModelForm):
+    """連携設定: the tenant's ConnectSetting plus the tenant's KOT token, saved together.
+
+    Secrets are write-only: an empty input keeps the stored value.
+    """
+
+    kot_access_token = forms.CharField(
+        label=_("アクセストークン"), required=False, strip=True, widget=SecretInput()
+    )
+    app_secret = forms.CharField(
+        label=_("Appシークレット"), required=False, strip=True, widget=SecretInput()
+    )
+
+    class Meta:
+        model = ConnectSetting
+        fields = [
+            "senselink_url",
+            "app_key",
+            "attendance_mode",
+            "attendance_trigger",
+            "attendance_hour",
+            "attendance_target_day",
+            "attendance_paused",
+            "employee_trigger",
+            "employee_interval",
+            "employee_day",
+            "employee_hour",
+            "employee_paused",
+            "resigned_policy",
+            "deletion_guard_count",
+            "deletion_guard_percent",
+        ]
+        labels = {
+            "senselink_url": _("SenseLink URL"),
+            "app_key": _("Appキー"),
+            "attendance_mode": _("連携項目"),
+            "attendance_trigger": _("連携タイミング"),
+            "attendance_hour": _("毎日"),
+            "attendance_target_day": _("取得する認証レコード"),
+            "attendance_paused": _("スケジュール実行を一時停止する"),
+            "employee_trigger": _("連携タイミング"),
+            "employee_interval": _("実行間隔"),
+            "employee_day": _("実行日"),
+            "employee_hour": _("実行時刻"),
+            "employee_paused": _("スケジュール実行を一時停止する"),
+            "resigned_policy": _("退職者の扱い"),
+        }
+        widgets = {
+            "senselink_url": forms.URLInput(attrs={"placeholder": "https://link.japancv.co.jp/"}),
+            "app_key": forms.TextInput(attrs={"autocomplete": "off"}),
+            "attendance_mode": forms.RadioSelect,
+            "attendance_trigger": forms.RadioSelect,
+            "employee_trigger": forms.RadioSelect,
+            "resigned_policy": forms.RadioSelect,
+        }
+        error_messages = {
+            "senselink_url": {"required": _("SenseLink URLを入力してください。")},
+            "app_key": {"required": _("Appキーを入力してください。")},
+        }
+
+    def __init__(self, *args, tenant: Tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+        # The manual requires the SenseLink connection; the model allows blanks for onboarding.
+        self.fields["senselink_url"].required = True
+        self.fields["app_key"].required = True
+        self.fields["attendance_hour"].widget.attrs["aria-describedby"] = "hour-rule"
+        self.fields["employee_hour"].widget.attrs["aria-describedby"] = "hour-rule"
+
+    @property
+    def has_token(self) -> bool:
+        return bool(self.tenant.kot_access_token)
+
+    @property
+    def has_app_secret(self) -> bool:
+        return bool(self.instance.pk and self.instance.app_secret)
+
+    def clean_app_secret(self) -> str:
+        value = self.cleaned_data["app_secret"]
+        if not value and not self.has_app_secret:
+            raise forms.ValidationError(_("Appシークレットを入力してください。"), code="required")
+        return value
+
+    def save(self, commit: bool = True) -> ConnectSetting:
+        """Save the setting and the tenant's token in one transaction (nothing saved half)."""
+        setting = super().save(commit=False)
+        setting.tenant = self.tenant
+        if self.cleaned_data.get("app_secret"):
+            setting.app_secret = self.cleaned_data["app_secret"]
+        token = self.cleaned_data.get("kot_access_token")
+        with transaction.atomic():
+            setting.save()
+            if token:
+                self.tenant.kot_access_token = token
+                self.tenant.save(update_fields=["kot_access_token"])
+        return setting
+
+    def connection_values(self) -> dict[str, str]:
+        """What the connection test uses: the typed values, stored secrets for empty inputs."""
+        data = self.data
+        stored_secret = self.instance.app_secret if self.instance.pk else ""
+        return {
+            "token": data.get("kot_access_token", "").strip() or self.tenant.kot_access_token,
+            "url": data.get("senselink_url", "").strip(),
+            "app_key": data.get("app_key", "").strip(),
+            "app_secret": data.get("app_secret", "").strip() or stored_secret,
+        }
+
+
+def yesterday():
+    return timezone.localdate() - timedelta(days=1)
+
+
+class ManualRunForm(forms.Form):
+    """手動実行: which sync, and for attendance the day whose recognition records to send."""
+
+    kind = forms.ChoiceField(choices=SyncRun.Kind.choices, widget=forms.HiddenInput)
+    target_date = forms.DateField(
+        label=_("日付"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") != SyncRun.Kind.ATTENDANCE:
+            cleaned["target_date"] = None
+            return cleaned
+        day = cleaned.get("target_date")
+        if day is None and "target_date" not in self.errors:
+            self.add_error("target_date", _("日付を入力してください。"))
+        elif day is not None and day > timezone.localdate():
+            self.add_error("target_date", _("未来の日付は指定できません。"))
+        return cleaned
+
+
+class PreviewForm(forms.Form):
+    """プレビュー: which sync, and for attendance the day to look at."""
+
+    kind = forms.ChoiceField(choices=SyncRun.Kind.choices)
+    target_date = forms.DateField(
+        label=_("日付"),
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        missing = not cleaned.get("target_date") and "target_date" not in self.errors
+        if cleaned.get("kind") == SyncRun.Kind.ATTENDANCE and missing:
+            self.add_error("target_date", _("日付を入力してください。"))
+        return cleaned

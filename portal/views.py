@@ -1,0 +1,264 @@
+"""The slim tenant pages (SPEC 3). Every query is scoped to ``request.tenant``."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods
+
+from integrations.models import ConnectSetting, SyncRun, TermsConsent
+from integrations.services.connection_test import check_connections
+from integrations.services.preview import preview_sync
+from integrations.services.runs import RunRefused, describe, request_run
+from integrations.services.schedules import next_runs, schedule_summary
+from integrations.validators import forbidden_hours
+
+from .decorators import has_accepted_terms, tenant_page
+from .forms import ConnectSettingForm, ManualRunForm, PreviewForm, TermsForm, yesterday
+
+PER_PAGE_CHOICES = (5, 10, 25, 50)
+DEFAULT_PER_PAGE = 10
+ERRORS_PER_PAGE = 200
+
+
+def _senselink_setting(tenant) -> ConnectSetting | None:
+    return tenant.connect_settings.filter(connector=ConnectSetting.Connector.SENSELINK).first()
+
+
+def _own_setting(request: HttpRequest, setting_id: int) -> ConnectSetting:
+    return get_object_or_404(ConnectSetting, pk=setting_id, tenant=request.tenant)
+
+
+# --- 利用規約同意 -----------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page(consent=False)
+def terms(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = ""
+    accepted = has_accepted_terms(request.user)
+    form = TermsForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and not accepted and form.is_valid():
+        TermsConsent.objects.get_or_create(
+            user=request.user,
+            version=settings.TERMS_VERSION,
+            defaults={"tenant": request.tenant, "accepted_at": timezone.now()},
+        )
+        return redirect(next_url or "portal:connect_list")
+    if request.method == "POST" and accepted:
+        return redirect(next_url or "portal:connect_list")
+    return render(
+        request,
+        "portal/terms.html",
+        {
+            "form": form,
+            "accepted": accepted,
+            "next": next_url,
+            "version": settings.TERMS_VERSION,
+        },
+    )
+
+
+# --- コネクト一覧 and 連携ログ ----------------------------------------------------------------
+
+
+def _per_page(request: HttpRequest) -> int:
+    try:
+        value = int(request.GET.get("per_page", DEFAULT_PER_PAGE))
+    except ValueError:
+        return DEFAULT_PER_PAGE
+    return value if value in PER_PAGE_CHOICES else DEFAULT_PER_PAGE
+
+
+def _log_context(request: HttpRequest) -> dict:
+    """One page of the tenant's runs: a COUNT, one page of rows and one EXISTS (no N+1)."""
+    runs = SyncRun.objects.filter(tenant=request.tenant).order_by("-created_at", "-id")
+    per_page = _per_page(request)
+    page = Paginator(runs, per_page).get_page(request.GET.get("page"))
+    active = SyncRun.objects.filter(
+        tenant=request.tenant, status__in=SyncRun.ACTIVE_STATUSES
+    ).exists()
+    return {
+        "page": page,
+        "per_page": per_page,
+        "per_page_choices": PER_PAGE_CHOICES,
+        "any_active": active,
+        "connector_name": ConnectSetting.Connector.SENSELINK.label,
+    }
+
+
+@require_GET
+@tenant_page
+def connect_list(request: HttpRequest) -> HttpResponse:
+    setting = _senselink_setting(request.tenant)
+    upcoming = []
+    for kind, at in next_runs(setting, timezone.now()).items():
+        if at is not None:
+            upcoming.append((SyncRun.Kind(kind).label, at))
+    upcoming.sort(key=lambda item: item[1])
+    context = {
+        "setting": setting,
+        "summary": schedule_summary(setting),
+        "upcoming": upcoming,
+        **_log_context(request),
+    }
+    return render(request, "portal/connect_list.html", context)
+
+
+@require_GET
+@tenant_page
+def run_log(request: HttpRequest) -> HttpResponse:
+    """The 連携ログ table alone, polled by the list page while a run is in progress."""
+    return render(request, "portal/_run_log.html", _log_context(request))
+
+
+@require_GET
+@tenant_page
+def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
+    run = get_object_or_404(SyncRun, pk=run_id, tenant=request.tenant)
+    errors = run.errors.order_by("id").only("id", "message")
+    page = Paginator(errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "portal/run_errors.html",
+        {"run": run, "title": describe(run), "page": page},
+    )
+
+
+# --- 連携設定 -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page
+def connect_settings_new(request: HttpRequest) -> HttpResponse:
+    """連携設定 for a tenant that has no setting yet; once saved it lives at its own id."""
+    setting = _senselink_setting(request.tenant)
+    if setting is not None:
+        return redirect("portal:connect_settings", setting_id=setting.pk)
+    return _settings_page(request, ConnectSetting(tenant=request.tenant))
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page
+def connect_settings(request: HttpRequest, setting_id: int) -> HttpResponse:
+    return _settings_page(request, _own_setting(request, setting_id))
+
+
+def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpResponse:
+    checks = None
+    if request.method == "POST":
+        form = ConnectSettingForm(request.POST, instance=setting, tenant=request.tenant)
+        if request.POST.get("action") == "test":
+            # 接続テスト: the values as typed, nothing saved.
+            checks = check_connections(**form.connection_values())
+        elif form.is_valid():
+            saved = form.save()
+            messages.success(request, _("連携設定を保存しました。"))
+            return redirect("portal:connect_settings", setting_id=saved.pk)
+        else:
+            messages.error(
+                request, _("入力内容に誤りがあります。各項目のメッセージをご確認ください。")
+            )
+    else:
+        form = ConnectSettingForm(instance=setting, tenant=request.tenant)
+    return render(
+        request,
+        "portal/connect_settings.html",
+        {
+            "form": form,
+            "setting": setting,
+            "checks": checks,
+            "outbound_ip": settings.PORTAL_OUTBOUND_IP,
+            "forbidden_hours": "、".join(f"{h}時" for h in forbidden_hours()),
+            "preview_form": PreviewForm(initial={"target_date": yesterday()}),
+        },
+    )
+
+
+@require_GET
+@tenant_page
+def connect_preview(request: HttpRequest, setting_id: int) -> HttpResponse:
+    """プレビュー: what a sync would do now, from reads only."""
+    setting = _own_setting(request, setting_id)
+    form = PreviewForm(request.GET)
+    preview = None
+    if form.is_valid():
+        preview = preview_sync(
+            tenant=request.tenant,
+            kind=form.cleaned_data["kind"],
+            target_date=form.cleaned_data["target_date"],
+        )
+    return render(
+        request,
+        "portal/preview.html",
+        {
+            "setting": setting,
+            "form": form,
+            "preview": preview,
+            "kind_label": SyncRun.Kind(form.cleaned_data["kind"]).label if preview else "",
+        },
+    )
+
+
+# --- 手動実行 -----------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page
+def manual_run(request: HttpRequest, setting_id: int) -> HttpResponse:
+    setting = _own_setting(request, setting_id)
+    employee_form = ManualRunForm(initial={"kind": SyncRun.Kind.EMPLOYEE})
+    attendance_form = ManualRunForm(
+        initial={"kind": SyncRun.Kind.ATTENDANCE, "target_date": yesterday()}
+    )
+    if request.method == "POST":
+        form = ManualRunForm(request.POST)
+        if form.is_valid():
+            return _request_run(request, form.cleaned_data)
+        if request.POST.get("kind") == SyncRun.Kind.EMPLOYEE:
+            employee_form = form
+        else:
+            attendance_form = form
+    return render(
+        request,
+        "portal/manual_run.html",
+        {
+            "setting": setting,
+            "employee_form": employee_form,
+            "attendance_form": attendance_form,
+        },
+    )
+
+
+def _request_run(request: HttpRequest, data: dict) -> HttpResponse:
+    try:
+        with transaction.atomic():
+            result = request_run(
+                tenant=request.tenant,
+                kind=data["kind"],
+                trigger=SyncRun.Trigger.MANUAL,
+                user=request.user,
+                target_date=data["target_date"],
+            )
+    except RunRefused as exc:
+        messages.error(request, str(exc))
+        return redirect("portal:connect_list")
+    if result.created:
+        messages.success(request, result.message)
+    else:
+        messages.warning(request, result.message)
+    for notice in result.notices:
+        messages.info(request, notice)
+    return redirect(reverse("portal:connect_list"))
