@@ -8,6 +8,7 @@ Subclasses build URLs and payloads, and classify responses in ``_classify``.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 import threading
@@ -43,6 +44,8 @@ _BAD_URL_EXCEPTIONS = (
 # when the client had no pacing, and never exceeds MAX_INTERVAL.
 THROTTLED_INTERVAL = 1.0
 MAX_INTERVAL = 10.0
+# A Retry-After beyond this is taken as this (the client gives up and the run retries later).
+MAX_RETRY_AFTER = 86400.0
 
 
 class _RedactUrlFilter(logging.Filter):
@@ -78,16 +81,20 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        # "nan", "inf" or 1e20 from a server must not overflow the datetime arithmetic.
+        return min(max(0.0, seconds), MAX_RETRY_AFTER) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class HttpClient:
@@ -154,7 +161,7 @@ class HttpClient:
         if status >= 500:
             return ServerError(
                 f"{self.display_name}でサーバーエラーが発生しました(HTTP {status})。"
-                "時間をおいて自動で再試行します。",
+                "時間をおいて再度お試しください。",
                 service=self.service,
                 detail=f"HTTP {status}",
             )
@@ -207,7 +214,7 @@ class HttpClient:
         )
         return ThrottledError(
             f"{self.display_name}へのアクセスが集中しているため制限されました。"
-            "時間をおいて自動で再試行します。",
+            "時間をおいて再度お試しください。",
             service=self.service,
             code=code,
             retry_after=retry_after,

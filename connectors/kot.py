@@ -220,7 +220,7 @@ class KotClient(HttpClient):
                 time=_parse_time(record.get("time")),
                 code=int(record.get("code")),
             )
-        except (ConnectorError, ValueError, TypeError) as exc:
+        except (ConnectorError, ValueError, TypeError, OverflowError) as exc:
             self.log.warning(
                 "punch registered but response unreadable (%s); using the sent values",
                 type(exc).__name__,
@@ -292,12 +292,12 @@ class KotClient(HttpClient):
             if "300" in codes:
                 message = (
                     "KING OF TIMEがメンテナンス中または障害中です(Resource Server Error)。"
-                    "時間をおいて自動で再試行します。"
+                    "時間をおいて再度お試しください。"
                 )
             else:
                 message = (
                     f"KING OF TIMEでサーバーエラーが発生しました(HTTP {status})。"
-                    "時間をおいて自動で再試行します。"
+                    "時間をおいて再度お試しください。"
                 )
             if body is None and response.content.strip()[:1] == b"<":
                 detail += " HTML body"
@@ -407,7 +407,7 @@ class KotClient(HttpClient):
                                 code=int(record.get("code")),
                             )
                         )
-                    except (AttributeError, TypeError, ValueError):
+                    except (AttributeError, TypeError, ValueError, OverflowError):
                         raise self._format_error(
                             f"timerecord of {key} on {day}: invalid punch 'time' or 'code'"
                         ) from None

@@ -289,7 +289,7 @@ class SenseLinkClient(HttpClient):
         remote_code = body.get("code")
         try:
             remote_code = int(remote_code)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # Infinity is valid JSON for Python
             return self._format_error(f"HTTP {status}: envelope code is not a number")
         if remote_code == 200 and 200 <= status < 300:
             return None
@@ -363,7 +363,7 @@ class SenseLinkClient(HttpClient):
         total = data.get("total")
         try:
             total = int(total) if total is not None else None
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             total = None
         return items, total
 

@@ -21,6 +21,7 @@ from connectors.kot import KotClient, KotPunch
 from connectors.senselink import SenseLinkClient
 
 from ..models import ConnectSetting, SyncError, SyncRun
+from .employee_sync import SyncAborted
 from .runs import Outcome
 
 log = logging.getLogger(__name__)
@@ -105,7 +106,16 @@ def plan_attendance(
     plan.employees_seen = len(spans)
     if not spans:
         return plan
-    keys = {e.code: e.key for e in kot.list_employees(on=target_date, include_resigned=True)}
+    employees = kot.list_employees(on=target_date, include_resigned=True)
+    if not employees:
+        # Like the employee sync: an empty KOT answer is a token/permission problem, not N
+        # unknown employees; nothing is posted, and a rerun retries the whole day.
+        raise SyncAborted(
+            "KING OF TIMEから従業員が1件も返されませんでした。打刻は登録していません。"
+            "アクセストークンの権限(従業員の参照)とKING OF TIMEの従業員登録をご確認ください。",
+            code="kot_empty_employee_list",
+        )
+    keys = {e.code: e.key for e in employees}
     beat()
 
     wanted: list[Punch] = []
@@ -259,12 +269,13 @@ def rerun_scope(run: SyncRun) -> set[tuple[str, int]] | None:
     original = run.rerun_of
     if original is None:
         return None
-    errors = list(original.errors.values_list("employee_code", "punch"))
-    if not errors or any(not code for code, _punch in errors):
+    errors = list(original.errors.values_list("employee_code", "punch", "code"))
+    if not errors or any(not code for code, _punch, _error in errors):
         return None
     scope: set[tuple[str, int]] = set()
-    for code, punch in errors:
-        if punch:
+    for code, punch, error in errors:
+        # An unknown employee's error names only the first punch, but none of theirs was posted.
+        if punch and error != "unknown_employee":
             scope.add((code, PUNCH_CODE[punch]))
         else:
             scope.update({(code, CLOCK_IN), (code, CLOCK_OUT)})
