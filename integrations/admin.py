@@ -21,6 +21,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpResponseRedirect
@@ -28,6 +29,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -435,6 +437,17 @@ class TenantAdmin(admin.ModelAdmin):
 # --- Runs and errors (audit rows: read-only) ---------------------------------------------------
 
 
+class CappedCountPaginator(Paginator):
+    """Counts at most ``cap`` rows. A COUNT(*) over years of runs costs more than the page
+    itself; past the cap the list says "10000" and the filters narrow it down."""
+
+    cap = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: self.cap].count()
+
+
 class ReadOnlyAdminMixin:
     """Audit rows: nobody adds or changes them; superusers may delete (so tenants can be)."""
 
@@ -482,6 +495,7 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = _("会社名・スラッグ、従業員コード(完全一致)、#連携ログ番号で検索できます。")
     list_select_related = ["tenant"]
     show_full_result_count = False
+    paginator = CappedCountPaginator
     list_per_page = 50
     actions = ["rerun_failed_attendance"]
     inlines = [SyncErrorInline]
@@ -664,6 +678,7 @@ class SyncErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     search_help_text = _("従業員コード(完全一致)で検索できます。")
     list_select_related = ["run__tenant"]
     show_full_result_count = False
+    paginator = CappedCountPaginator
     list_per_page = 100
 
     @admin.display(description=_("発生日時"), ordering="created_at")

@@ -128,7 +128,7 @@ def run_log(request: HttpRequest) -> HttpResponse:
 @tenant_page
 def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=run_id, tenant=request.tenant)
-    errors = run.errors.order_by("id").only("id", "message")
+    errors = run.errors.order_by("id").only("id", "run_id", "message")
     page = Paginator(errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,

@@ -117,6 +117,9 @@ class SenseLinkState:
         self.clock: Callable[[], float] = time.time  # seconds; for the timestamp window
         self.person_list_shape = "page"  # or "array": data is a plain array of every person
         self.persons: dict[int, dict[str, Any]] = {p["id"]: p for p in data.initial_persons()}
+        self._number_index: dict[str, int] = {}
+        self._indexed_count = -1
+        self._reindex()
         self.next_person_id = 10001
         self._employees = employees
         self._days: dict[date, _DayIndex] = {}
@@ -126,11 +129,37 @@ class SenseLinkState:
         with self.lock:
             return {p["job_number"]: p for p in self.persons.values() if p.get("job_number")}
 
+    def owner_of(self, job_number: str) -> dict[str, Any] | None:
+        """The person holding a job number, through an index kept in step with the endpoints;
+        rebuilt when ``persons`` was edited directly (tests do), so 10,000 creates stay linear."""
+        with self.lock:
+            person = self.persons.get(self._number_index.get(job_number, -1))
+            if person is not None and person.get("job_number") == job_number:
+                return person
+            if len(self.persons) != self._indexed_count or person is not None:
+                self._reindex()
+                return self.persons.get(self._number_index.get(job_number, -1))
+            return None
+
+    def _reindex(self) -> None:
+        self._number_index = {
+            p["job_number"]: pid for pid, p in self.persons.items() if p.get("job_number")
+        }
+        self._indexed_count = len(self.persons)
+
+    def _index_person(self, person: dict[str, Any], *, added: bool) -> None:
+        if self._indexed_count != len(self.persons) - (1 if added else 0):
+            self._reindex()
+        elif person.get("job_number"):
+            self._number_index[person["job_number"]] = person["id"]
+            self._indexed_count = len(self.persons)
+
     def add_person(self, **fields: Any) -> dict[str, Any]:
         """Register a person directly (snake_case fields), as someone in SenseLink's screen would."""
         with self.lock:
             person = data.make_person(self.next_person_id, **fields)
             self.persons[person["id"]] = person
+            self._index_person(person, added=True)
             self.next_person_id += 1
             return person
 
@@ -346,23 +375,17 @@ class SenseLinkApp(App):
         if page < 1 or size < 1 or user_type == -1:
             return failure(PARAM_INVALID)
         with self.state.lock:
-            persons = [
-                dict(p)
-                for _, p in sorted(self.state.persons.items())
+            ids = sorted(
+                pid
+                for pid, p in self.state.persons.items()
                 if user_type is None or p.get("type") == user_type
-            ]
+            )
             shape = self.state.person_list_shape
-        if shape == "array":
-            return envelope(persons)
-        start = (page - 1) * size
-        return envelope(
-            {
-                "list": persons[start : start + size],
-                "page_num": page,
-                "page_size": size,
-                "total": len(persons),
-            }
-        )
+            if shape == "array":
+                return envelope([dict(self.state.persons[pid]) for pid in ids])
+            start = (page - 1) * size
+            chosen = [dict(self.state.persons[pid]) for pid in ids[start : start + size]]
+        return envelope({"list": chosen, "page_num": page, "page_size": size, "total": len(ids)})
 
     def create_person(self, request: Request) -> Response:
         form = parse_form(request)
@@ -371,7 +394,7 @@ class SenseLinkApp(App):
             return failure(PARAM_INVALID)
         with self.state.lock:
             number = changes.get("job_number")
-            if number and number in self.state.persons_by_job_number():
+            if number and self.state.owner_of(number) is not None:
                 return failure(JOB_NUMBER_EXISTS)
             changes.setdefault("groups", [])
             person = self.state.add_person(**changes)
@@ -393,10 +416,11 @@ class SenseLinkApp(App):
             if person is None:
                 return failure(USER_NOT_EXIST)
             number = changes.get("job_number")
-            owner = self.state.persons_by_job_number().get(number) if number else None
+            owner = self.state.owner_of(number) if number else None
             if owner is not None and owner["id"] != person["id"]:
                 return failure(JOB_NUMBER_EXISTS)
             person.update(changes)
+            self.state._index_person(person, added=False)
             return envelope(dict(person))
 
     def delete_person(self, request: Request) -> Response:

@@ -184,10 +184,16 @@ def claim_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
 
 
 class Heartbeat:
-    """Keeps a running run's lease fresh; cheap to call in a loop (writes every few seconds)."""
+    """Keeps a running run's lease fresh; cheap to call in a loop.
 
-    def __init__(self, run: SyncRun, *, every: float = 10.0):
+    It writes a few times per lease (at most once a minute), so the number of queries of a run
+    does not grow with the number of employees, and a dead worker is noticed within the lease.
+    """
+
+    def __init__(self, run: SyncRun, *, every: float | None = None):
         self.run_id = run.pk
+        if every is None:
+            every = min(60.0, settings.SYNC_RUN_LEASE_SECONDS / 5)
         self.every = timedelta(seconds=every)
         self.last = timezone.now()
 
