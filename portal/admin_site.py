@@ -1,0 +1,30 @@
+"""The support admin's site: Django's, except that a signed-in tenant user gets 403, not a
+login form, so a customer account can never be mistaken for a support account."""
+
+from __future__ import annotations
+
+from functools import update_wrapper
+
+from django.contrib import admin
+from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import PermissionDenied
+
+
+class PortalAdminSite(admin.AdminSite):
+    site_header = "KING OF TIME ⇄ SenseLink サポート管理"
+    site_title = "サポート管理"
+    index_title = "サポート管理"
+
+    def admin_view(self, view, cacheable=False):
+        inner = super().admin_view(view, cacheable)
+
+        def guarded(request, *args, **kwargs):
+            if request.user.is_authenticated and not request.user.is_staff:
+                raise PermissionDenied
+            return inner(request, *args, **kwargs)
+
+        return update_wrapper(guarded, view)
+
+
+class PortalAdminConfig(AdminConfig):
+    default_site = "portal.admin_site.PortalAdminSite"
