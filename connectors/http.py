@@ -137,6 +137,10 @@ class HttpClient:
         self._next_slot = 0.0
         self._cooldown_until = 0.0
 
+    def close(self) -> None:
+        """Close the session's pooled connections."""
+        self.session.close()
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(base_url={self._safe_base_url()!r})"
 

@@ -104,6 +104,6 @@ def _execute(run: SyncRun) -> SyncRun:
             f"{exc.message}",
         )
     finally:
-        kot.close() if hasattr(kot, "close") else None
-        senselink.close() if hasattr(senselink, "close") else None
+        kot.close()
+        senselink.close()
     return finish_run(run=run, outcome=outcome)

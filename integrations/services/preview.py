@@ -7,7 +7,7 @@ from datetime import date
 
 from django.utils import timezone
 
-from connectors.errors import ConnectorError, ForbiddenWindowError
+from connectors.errors import ConnectorError
 
 from ..models import SyncRun, Tenant
 from .attendance_sync import PUNCH_NAMES, plan_attendance
@@ -41,10 +41,11 @@ def preview_sync(
             _employee(preview, kot, senselink, setting, limit)
         else:
             _attendance(preview, kot, senselink, setting, target_date, limit)
-    except ForbiddenWindowError as exc:
+    except (ConnectorError, SyncAborted) as exc:  # incl. a KOT forbidden window
         preview.error = exc.message
-    except (ConnectorError, SyncAborted) as exc:
-        preview.error = exc.message
+    finally:
+        kot.close()
+        senselink.close()
     return preview
 
 
