@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.http import JsonResponse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ def last_cluster_heartbeat():
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     database = check_database()
     broker = check_broker()

@@ -12,8 +12,11 @@ TEMPLATE = """# Written by scripts/bootstrap_env.py for local development. Never
 DEBUG=true
 SECRET_KEY={secret_key}
 FIELD_ENCRYPTION_KEY={field_key}
-# The sandbox and the demo tenant live on loopback.
+# The sandbox (`make run` starts it) and the demo tenant live on loopback.
 SENSELINK_ALLOW_PRIVATE_HOSTS=true
+KOT_API_BASE_URL=http://127.0.0.1:8701/v1.0
+SECURE_SSL_REDIRECT=false
+SECURE_COOKIES=false
 """
 
 

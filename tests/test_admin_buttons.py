@@ -120,8 +120,10 @@ def test_buttons_refuse_staff_without_the_trigger_permission(client, acme):
     assert not SyncRun.objects.exists()
 
 
-def test_buttons_send_non_staff_to_the_admin_login(client, acme):
+def test_buttons_refuse_a_tenant_user_and_send_nobody_to_the_login(client, acme):
     client.force_login(make_tenant_user(acme, "acme-hr"))
+    assert client.post(run_url(acme, "employee")).status_code == 403
+    client.logout()
     response = client.post(run_url(acme, "employee"))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))

@@ -1,0 +1,111 @@
+"""E-mail when a run ends failure or partial: to the tenant's contact and to support.
+
+One message per run, to whoever the tenant's switches allow. It names the tenant, the kind and
+the result, lists what failed, and links to the log. A mail that cannot be sent is logged and
+never breaks the run that triggered it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.utils import timezone
+
+from ..models import SyncRun
+
+log = logging.getLogger(__name__)
+
+MAX_ERROR_LINES = 50
+PROBLEM_STATUSES = (SyncRun.Status.FAILURE, SyncRun.Status.PARTIAL)
+
+
+def recipients_for(run: SyncRun) -> list[str]:
+    tenant = run.tenant
+    recipients = []
+    if tenant.notify_contact and tenant.contact_email:
+        recipients.append(tenant.contact_email)
+    if tenant.notify_support and settings.SUPPORT_EMAIL:
+        recipients.append(settings.SUPPORT_EMAIL)
+    return recipients
+
+
+def subject_for(run: SyncRun) -> str:
+    """e.g. "[連携エラー] acme 株式会社 勤怠連携 #12 FAILURE"."""
+    return (
+        f"[連携エラー] {run.tenant.name} {run.get_kind_display()} #{run.pk} "
+        f"{run.get_status_display()}"
+    )
+
+
+def body_for(run: SyncRun) -> str:
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    lines = [
+        f"{run.tenant.name} 様の{run.get_kind_display()}が {run.get_status_display()} で終了しました。",
+        "",
+        f"連携ログ: #{run.pk}",
+        f"起動: {run.get_trigger_display()}({run.triggered_by_label or '-'})",
+    ]
+    if run.target_date:
+        lines.append(f"対象日: {run.target_date:%Y年%m月%d日}")
+    if run.started_at:
+        lines.append(f"開始: {timezone.localtime(run.started_at):%Y年%m月%d日 %H:%M:%S}")
+    if run.finished_at:
+        lines.append(f"終了: {timezone.localtime(run.finished_at):%Y年%m月%d日 %H:%M:%S}")
+    lines.append(
+        f"登録 {run.created_count} / 更新 {run.updated_count} / 削除 {run.deleted_count} / "
+        f"スキップ {run.skipped_count} / 失敗 {run.failed_count}"
+    )
+    if run.message:
+        lines += ["", run.message]
+    errors = list(run.errors.order_by("id")[: MAX_ERROR_LINES + 1])
+    if errors:
+        lines += ["", "エラー詳細:"]
+        for error in errors[:MAX_ERROR_LINES]:
+            code = error.employee_code or "-"
+            lines.append(f"- 従業員コード:{code} {error.message}")
+        if len(errors) > MAX_ERROR_LINES:
+            more = run.errors.count() - MAX_ERROR_LINES
+            lines.append(f"ほか{more}件。すべてのエラーは連携ログでご確認ください。")
+    lines += ["", f"連携ログ(お客様用ページ): {base}/"]
+    if run.tenant.notify_support:
+        lines.append(
+            f"連携ログ(サポート用管理画面): {base}/admin/integrations/syncrun/{run.pk}/change/"
+        )
+    if run.kind == SyncRun.Kind.ATTENDANCE:
+        lines.append("失敗した打刻は、原因を解消したうえで再実行できます。")
+    return "\n".join(lines) + "\n"
+
+
+def _scrub(text: str, run: SyncRun) -> str:
+    """Defence in depth: no secret ever leaves in a mail, whatever a message contains."""
+    secrets = [run.tenant.kot_access_token]
+    setting = run.tenant.connect_settings.first()
+    if setting is not None:
+        secrets.append(setting.app_secret)
+    for secret in secrets:
+        if secret and len(secret) >= 6:
+            text = text.replace(secret, "********")
+    return text
+
+
+def notify_run_problem(*, run: SyncRun) -> None:
+    """Tell the tenant's contact and support that a run failed or partly failed."""
+    if run.status not in PROBLEM_STATUSES:
+        return
+    try:
+        recipients = recipients_for(run)
+        if not recipients:
+            return
+        message = EmailMessage(
+            subject=_scrub(subject_for(run), run),
+            body=_scrub(body_for(run), run),
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients,
+        )
+        message.send(fail_silently=False)
+    except Exception:
+        log.exception("run %s: the failure notification could not be sent", run.pk)
+        return
+    log.info("run %s: failure notification sent to %d recipient(s)", run.pk, len(recipients))

@@ -1,0 +1,159 @@
+"""The e-mail after a failed or partial run: subject, recipients, what failed, a link to the log,
+no secret, per-tenant switches, and a mail server that fails never breaks a run."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from django.core import mail
+from django.core.mail import EmailMessage
+
+from integrations.models import SyncError, SyncRun
+from integrations.services.execution import execute_run
+from integrations.services.notifications import notify_run_problem
+from integrations.services.runs import request_run
+from tests.conftest import make_tenant
+
+pytestmark = pytest.mark.django_db
+
+DAY = date(2026, 11, 24)
+
+
+@pytest.fixture
+def acme(settings):
+    settings.SUPPORT_EMAIL = "support@vendor.example.jp"
+    settings.DEFAULT_FROM_EMAIL = "portal@vendor.example.jp"
+    settings.PORTAL_BASE_URL = "https://portal.example.jp"
+    return make_tenant("acme")
+
+
+def failed_run(tenant, *, status=SyncRun.Status.PARTIAL, errors=2, message="") -> SyncRun:
+    run = SyncRun.objects.create(
+        tenant=tenant,
+        kind=SyncRun.Kind.ATTENDANCE,
+        trigger=SyncRun.Trigger.SCHEDULE,
+        status=status,
+        target_date=DAY,
+        triggered_by_label="スケジュール",
+        created_count=3,
+        failed_count=errors,
+        message=message or "2026年11月24日: 打刻登録3 失敗2",
+    )
+    SyncError.objects.bulk_create(
+        SyncError(
+            run=run,
+            employee_code=f"{2000 + i}",
+            target_date=DAY,
+            punch=SyncError.Punch.CLOCK_IN,
+            code="already_punched",
+            message=f"従業員コード:{2000 + i} の出勤は既に打刻済みです。"
+            "KING OF TIME管理画面をご確認ください。",
+        )
+        for i in range(errors)
+    )
+    return run
+
+
+def test_the_mail_names_tenant_kind_run_and_result_and_goes_to_contact_and_support(acme):
+    run = failed_run(acme)
+    notify_run_problem(run=run)
+
+    (message,) = mail.outbox
+    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} PARTIAL"
+    assert message.to == ["hr@acme.example.jp", "support@vendor.example.jp"]
+    assert message.from_email == "portal@vendor.example.jp"
+
+
+def test_the_body_lists_the_failed_employees_and_links_to_the_log(acme):
+    run = failed_run(acme)
+    notify_run_problem(run=run)
+
+    body = mail.outbox[0].body
+    assert "2026年11月24日: 打刻登録3 失敗2" in body
+    assert "従業員コード:2000 従業員コード:2000 の出勤は既に打刻済みです。" in body
+    assert "従業員コード:2001" in body
+    assert "対象日: 2026年11月24日" in body
+    assert "https://portal.example.jp/\n" in body
+    assert f"https://portal.example.jp/admin/integrations/syncrun/{run.pk}/change/" in body
+
+
+def test_at_most_fifty_error_lines_then_a_count_of_the_rest(acme):
+    run = failed_run(acme, errors=60)
+    notify_run_problem(run=run)
+
+    body = mail.outbox[0].body
+    assert body.count("の出勤は既に打刻済みです。") == 50
+    assert "ほか10件" in body
+
+
+def test_no_secret_is_ever_in_the_mail(acme):
+    # Even if a message carried a secret by mistake, the mail does not.
+    setting = acme.connect_settings.get()
+    run = failed_run(
+        acme,
+        status=SyncRun.Status.FAILURE,
+        message=f"token {acme.kot_access_token} secret {setting.app_secret}",
+    )
+    notify_run_problem(run=run)
+
+    message = mail.outbox[0]
+    text = message.subject + message.body
+    assert acme.kot_access_token not in text
+    assert setting.app_secret not in text
+    assert "FAILURE" in message.subject
+
+
+@pytest.mark.parametrize(
+    ("notify_contact", "notify_support", "expected"),
+    [
+        (True, False, ["hr@acme.example.jp"]),
+        (False, True, ["support@vendor.example.jp"]),
+        (False, False, None),
+    ],
+)
+def test_each_tenant_chooses_who_is_told(acme, notify_contact, notify_support, expected):
+    acme.notify_contact = notify_contact
+    acme.notify_support = notify_support
+    acme.save()
+    run = failed_run(acme)
+    notify_run_problem(run=run)
+
+    if expected is None:
+        assert mail.outbox == []
+        return
+    (message,) = mail.outbox
+    assert message.to == expected
+    # The admin link is for support only.
+    assert ("/admin/integrations/syncrun/" in message.body) is notify_support
+
+
+def test_a_successful_run_sends_nothing(acme):
+    run = failed_run(acme, status=SyncRun.Status.SUCCESS, errors=0)
+    notify_run_problem(run=run)
+    assert mail.outbox == []
+
+
+def test_a_mail_server_failure_is_logged_and_never_raised(acme, monkeypatch, caplog):
+    def refuse(self, fail_silently=False):
+        raise ConnectionRefusedError("smtp down")
+
+    monkeypatch.setattr(EmailMessage, "send", refuse)
+    run = failed_run(acme)
+    notify_run_problem(run=run)  # does not raise
+    assert "could not be sent" in caplog.text
+
+
+def test_a_run_that_fails_for_real_sends_one_mail(world, settings):
+    settings.SUPPORT_EMAIL = "support@vendor.example.jp"
+    world.acme.kot_access_token = "a-wrong-token-for-kot"
+    world.acme.save()
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+
+    result = execute_run(run_id=request.run.pk)
+
+    assert result.status == SyncRun.Status.FAILURE
+    (message,) = mail.outbox
+    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{result.pk} FAILURE"
+    assert result.message in message.body
+    assert "a-wrong-token-for-kot" not in message.body

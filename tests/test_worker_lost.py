@@ -1,0 +1,161 @@
+"""A run whose worker died is noticed once its heartbeat lease runs out, marked failed with a
+clear message, and can be rerun — which leaves each punch in KOT exactly once."""
+
+from __future__ import annotations
+
+import signal
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from integrations.models import SyncRun
+from integrations.services.dispatch import WORKER_LOST_MESSAGE, dispatch
+from integrations.services.execution import execute_run
+from integrations.services.reruns import rerun
+from integrations.services.runs import claim_run, request_run
+from tests.conftest import make_tenant
+from tests.live_world import process_env, skip_near_a_kot_window, start_manage, wait_for
+from tests.sync_world import DAY
+
+
+def each_punch_once(sandbox) -> bool:
+    counts = Counter((p["employeeKey"], p["date"], p["code"]) for p in sandbox.kot.punches)
+    return bool(counts) and set(counts.values()) == {1}
+
+
+def lease(settings) -> timedelta:
+    return timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
+
+
+@pytest.mark.django_db
+def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(world, settings):
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+    run = claim_run(run_id=request.run.pk)
+    assert run.status == SyncRun.Status.RUNNING
+
+    assert dispatch(now=timezone.now() + lease(settings) - timedelta(seconds=30)).reaped == 0
+    report = dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
+
+    assert report.reaped == 1
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILURE
+    assert run.error_type == SyncRun.ErrorType.WORKER_LOST
+    assert run.message == WORKER_LOST_MESSAGE
+    assert run.finished_at is not None
+    (error,) = run.errors.all()
+    assert error.code == "worker_lost"
+    assert error.message == WORKER_LOST_MESSAGE
+    assert error.target_date == DAY
+    (message,) = mail.outbox
+    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} FAILURE"
+    assert "再実行してください" in message.body
+    # Reaped once: a later dispatch finds nothing more to do.
+    assert dispatch(now=timezone.now() + 2 * lease(settings)).reaped == 0
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_a_run_whose_worker_still_beats_is_left_alone(world, settings):
+    request = request_run(tenant=world.acme, kind="employee", enqueue=False)
+    claim_run(run_id=request.run.pk)
+    later = timezone.now() + lease(settings) + timedelta(minutes=1)
+    SyncRun.objects.filter(pk=request.run.pk).update(heartbeat_at=later - timedelta(seconds=10))
+
+    assert dispatch(now=later).reaped == 0
+    assert SyncRun.objects.get(pk=request.run.pk).status == SyncRun.Status.RUNNING
+
+
+@pytest.mark.django_db
+def test_a_reaped_run_is_rerun_and_each_punch_lands_once(world, settings):
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+    claim_run(run_id=request.run.pk)
+    dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
+    lost = SyncRun.objects.get(pk=request.run.pk)
+
+    again = rerun(run=lost)
+    result = execute_run(run_id=again.run.pk)
+
+    assert again.created
+    assert result.trigger == SyncRun.Trigger.RERUN
+    assert result.rerun_of_id == lost.pk
+    assert result.status in (SyncRun.Status.SUCCESS, SyncRun.Status.PARTIAL)
+    assert set(result.errors.values_list("code", flat=True)) <= {"unknown_employee"}
+    assert result.created_count > 0
+    assert each_punch_once(world.sandbox)
+
+
+# --- a real worker, really killed -------------------------------------------------------------
+
+
+@pytest.fixture
+def live(transactional_db, sandbox, settings):
+    """acme on the sandbox, on the real clock, in a committed database a subprocess can read."""
+    skip_near_a_kot_window()
+    settings.KOT_API_BASE_URL = sandbox.kot_url
+    sandbox.acme = make_tenant("acme", sandbox=sandbox)
+    return sandbox
+
+
+def test_a_killed_run_sync_process_is_reaped_then_rerun_without_duplicate_punches(
+    live, settings, tmp_path
+):
+    day = live.day - timedelta(days=1)
+    live.latency = 0.3  # slow enough to be killed half-way through its POSTs
+    process = start_manage(
+        "run_sync",
+        "attendance",
+        "--tenant",
+        "acme",
+        "--date",
+        day.isoformat(),
+        env=process_env(live, SYNC_CONCURRENCY="2"),
+        log=tmp_path / "run_sync.log",
+    )
+    try:
+        wait_for(
+            lambda: len(live.kot.punches) >= 3 or process.poll() is not None,
+            timeout=60,
+            what="the first punches in KOT",
+        )
+        assert process.poll() is None, (tmp_path / "run_sync.log").read_text()
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+    # Requests the dead process had already sent still land: wait until KOT is quiet.
+    seen = []
+
+    def quiet():
+        seen.append(len(live.kot.punches))
+        return len(seen) > 10 and len(set(seen[-10:])) == 1
+
+    wait_for(quiet, timeout=30, every=0.1, what="KOT to settle")
+    live.latency = 0.0
+    killed = SyncRun.objects.get(tenant=live.acme)
+    assert killed.status == SyncRun.Status.RUNNING  # nobody recorded an end: the process died
+    punched_before = len(live.kot.punches)
+    assert punched_before >= 3
+
+    # Within the lease the run is left alone; past it, the dispatcher reaps it.
+    assert dispatch().reaped == 0
+    assert dispatch(now=timezone.now() + lease(settings) + timedelta(minutes=1)).reaped == 1
+    killed.refresh_from_db()
+    assert killed.status == SyncRun.Status.FAILURE
+    assert killed.error_type == SyncRun.ErrorType.WORKER_LOST
+    assert killed.message == WORKER_LOST_MESSAGE
+
+    again = rerun(run=killed)
+    result = execute_run(run_id=again.run.pk)
+
+    # PARTIAL only because the sandbox's records include numbers KOT does not know.
+    assert result.status == SyncRun.Status.PARTIAL, result.message
+    assert set(result.errors.values_list("code", flat=True)) == {"unknown_employee"}
+    assert result.skipped_count >= punched_before  # what the dead worker posted is not re-posted
+    assert result.created_count + result.skipped_count == len(live.kot.punches)
+    assert each_punch_once(live)
