@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.utils import timezone
 
 from connectors.errors import AuthenticationError, ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotPunch
@@ -31,6 +31,7 @@ CLOCK_OUT = 2
 PUNCH_NAMES = {CLOCK_IN: "出勤", CLOCK_OUT: "退勤"}
 PUNCH_FIELD = {CLOCK_IN: SyncError.Punch.CLOCK_IN, CLOCK_OUT: SyncError.Punch.CLOCK_OUT}
 PUNCH_CODE = {value: key for key, value in PUNCH_FIELD.items()}
+JST = ZoneInfo("Asia/Tokyo")
 
 
 @dataclass(frozen=True)
@@ -67,16 +68,27 @@ def already_punched_message(code: str, punch: int) -> str:
 
 
 def first_and_last(
-    senselink: SenseLinkClient, target_date: date, beat: Callable[[], None]
+    senselink: SenseLinkClient,
+    target_date: date,
+    beat: Callable[[], None],
+    on_first: Callable[[], None] = lambda: None,
 ) -> dict[str, tuple[datetime, datetime]]:
-    """Per employee number, the earliest and latest recognition of the day (records streamed)."""
+    """Per employee number, the earliest and latest recognition of the day (records streamed).
+
+    ``on_first`` is called once, at the first employee record: the caller starts its KOT read
+    then, alongside the rest of the pages, and not at all for a day without records.
+    """
+    day_start = datetime.combine(target_date, time.min, tzinfo=JST)
+    day_end = day_start + timedelta(days=1)
     spans: dict[str, tuple[datetime, datetime]] = {}
     for record in senselink.iter_records(day=target_date, user_type=1):
         if record.user_type != 1 or not record.job_number:
             continue  # visitors, strangers, deny-list
         when = record.sign_time
-        if timezone.localtime(when).date() != target_date:
+        if not day_start <= when < day_end:
             continue
+        if not spans:
+            on_first()
         span = spans.get(record.job_number)
         if span is None:
             spans[record.job_number] = (when, when)
@@ -102,11 +114,21 @@ def plan_attendance(
     ``only`` limits the plan to (employee code, punch code) pairs — a rerun's failed punches.
     """
     plan = AttendancePlan(target_date=target_date)
-    spans = first_and_last(senselink, target_date, beat)
-    plan.employees_seen = len(spans)
-    if not spans:
-        return plan
-    employees = kot.list_employees(on=target_date, include_resigned=True)
+    # KOT's employee list is read side by side with SenseLink's record pages (each API still
+    # sees one request at a time), from the first employee record on.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        kot_answer: list[Future] = []
+
+        def start_kot_read() -> None:
+            kot_answer.append(
+                pool.submit(kot.list_employees, on=target_date, include_resigned=True)
+            )
+
+        spans = first_and_last(senselink, target_date, beat, on_first=start_kot_read)
+        plan.employees_seen = len(spans)
+        if not spans:
+            return plan
+        employees = kot_answer[0].result()
     if not employees:
         # Like the employee sync: an empty KOT answer is a token/permission problem, not N
         # unknown employees; nothing is posted, and a rerun retries the whole day.

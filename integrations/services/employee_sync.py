@@ -88,8 +88,11 @@ def plan_employee_sync(
     *, kot: KotClient, senselink: SenseLinkClient, setting: ConnectSetting, today: date
 ) -> EmployeePlan:
     """What the sync would create, update, delete; reads both APIs and writes nothing."""
-    employees = kot.list_employees(on=today, include_resigned=True)
-    persons = senselink.list_persons()
+    # The two APIs are read side by side: each still sees one request at a time.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        kot_answer = pool.submit(kot.list_employees, on=today, include_resigned=True)
+        persons = senselink.list_persons()
+        employees = kot_answer.result()
     plan = EmployeePlan(kot_employees=len(employees), senselink_persons=len(persons))
     if not employees:
         raise SyncAborted(
