@@ -8,5 +8,6 @@ from portal.health import healthz
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
+    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("portal.tenant_urls")),
 ]
