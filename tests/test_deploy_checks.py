@@ -11,6 +11,12 @@ from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
 
+
+def bare_environment() -> dict[str, str]:
+    """No settings variable of this process (pytest read .env into it): only those given."""
+    return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+
+
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "p" * 20 + "Q7#kz!m2" + "r" * 30,
@@ -21,7 +27,7 @@ PRODUCTION = {
 
 
 def manage(*args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env = bare_environment()
     env.update(PRODUCTION)
     # Only the variables above count: the developer's .env is not read.
     code = (
@@ -52,7 +58,7 @@ def test_production_settings_are_strict():
         "print(s.DEBUG, s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_SSL_REDIRECT,"
         " s.SECURE_HSTS_SECONDS, s.X_FRAME_OPTIONS, s.SENSELINK_ALLOW_PRIVATE_HOSTS)"
     )
-    env = {k: v for k, v in os.environ.items() if k not in PRODUCTION}
+    env = bare_environment()
     env.update(PRODUCTION, DJANGO_SETTINGS_MODULE="portal.settings")
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60

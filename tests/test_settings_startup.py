@@ -11,15 +11,18 @@ import pytest
 from cryptography.fernet import Fernet
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def bare_environment() -> dict[str, str]:
+    """No settings variable of this process (pytest read .env into it): only those given."""
+    return {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG", "TMPDIR"}}
+
+
 GOOD_KEY = Fernet.generate_key().decode()
 
 
 def start(**env_vars) -> subprocess.CompletedProcess:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"DEBUG", "SECRET_KEY", "FIELD_ENCRYPTION_KEY"}
-    }
+    env = bare_environment()
     env.update(env_vars)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     # cwd elsewhere and .env ignored: only the variables given here count.
