@@ -20,9 +20,8 @@ from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from ..models import ClusterHeartbeat, ConnectSetting, SyncError, SyncRun, Tenant
-from .runs import _window_message
 from .schedules import JST, latest_slot, target_date_for
-from .windows import window_end
+from .windows import window_end, window_wait_message
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +150,7 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
             slot=slot,
             created_at=now,
             not_before=end,
-            message=_window_message(end) if end else "",
+            message=window_wait_message(end) if end else "",
         )
         for setting, kind, slot in due
         if (setting.tenant_id, kind, slot) not in existing

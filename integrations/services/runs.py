@@ -17,7 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import ConnectSetting, SyncError, SyncRun, Tenant
-from .windows import window_end
+from .windows import window_end, window_wait_message
 
 log = logging.getLogger(__name__)
 
@@ -115,21 +115,14 @@ def request_run(
         slot=slot,
         created_at=now,
         not_before=end,
-        message=_window_message(end) if end else "",
+        message=window_wait_message(end) if end else "",
     )
     message = f"{describe(run)} を登録しました。"
     if end:
-        message += _window_message(end)
+        message += window_wait_message(end)
     if enqueue:
         transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return RunRequest(run=run, created=True, message=message, notices=notices)
-
-
-def _window_message(end: datetime) -> str:
-    return (
-        "KING OF TIMEのAPI利用禁止時間帯のため、"
-        f"{timezone.localtime(end):%H:%M}以降に自動で実行します。"
-    )
 
 
 def enqueue_run(*, run_id: int) -> bool:

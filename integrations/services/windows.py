@@ -24,3 +24,11 @@ def current_window_notice(at: datetime | None = None) -> str:
         "ただいまKING OF TIMEのAPI利用禁止時間帯(08:30〜10:00、17:30〜18:30)です。"
         f"KING OF TIMEを使う処理は{local:%H:%M}以降に自動で実行されます。"
     )
+
+
+def window_wait_message(end: datetime) -> str:
+    """What a run that waits for a window's end says."""
+    return (
+        "KING OF TIMEのAPI利用禁止時間帯のため、"
+        f"{timezone.localtime(end):%H:%M}以降に自動で実行します。"
+    )
