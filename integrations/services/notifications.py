@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
+from django.utils import translation
 from django.core.mail import EmailMessage
 from django.utils import timezone
 
@@ -98,9 +99,13 @@ def notify_run_problem(*, run: SyncRun) -> None:
         recipients = recipients_for(run)
         if not recipients:
             return
+        # The mail is for the customer's HR and the support desk: Japanese, whatever language
+        # the request or worker that ended the run had active.
+        with translation.override(settings.LANGUAGE_CODE):
+            subject, body = subject_for(run), body_for(run)
         message = EmailMessage(
-            subject=_scrub(subject_for(run), run),
-            body=_scrub(body_for(run), run),
+            subject=_scrub(subject, run),
+            body=_scrub(body, run),
             from_email=settings.DEFAULT_FROM_EMAIL,
             to=recipients,
         )
