@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.utils import translation
 from django.core.mail import EmailMessage
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from ..models import SyncRun
 
