@@ -18,6 +18,27 @@ JST = ZoneInfo("Asia/Tokyo")
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 
 
+class Recorder:
+    """A client's `sleep` that only records, and the monotonic clock it advances: retries and
+    pacing are checked without waiting."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self.now = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
 @pytest.fixture
 def noon():
     with time_machine.travel(NOON, tick=True) as traveller:

@@ -24,6 +24,7 @@ from connectors.errors import (
 )
 from connectors.kot import JST, MAX_KEYS_PER_CALL, KotClient, KotEmployee, KotPunch
 from connectors.sandbox.data import is_active
+from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=JST)
@@ -34,26 +35,6 @@ TIMERECORD = "GET /v1.0/daily-workings/timerecord"
 POST_PUNCH = "POST /v1.0/daily-workings/timerecord/{key}"
 EMPLOYEES = "GET /v1.0/employees"
 TOKEN_CHECK = "GET /v1.0/tokens/{token}/available"
-
-
-class Recorder:
-    """A `sleep` that only records, and the monotonic clock it advances."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

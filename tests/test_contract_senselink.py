@@ -24,6 +24,7 @@ from connectors.errors import (
 from connectors.sandbox.data import finish_record
 from connectors.sandbox.senselink import VERSION
 from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson
+from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=JST)
@@ -34,26 +35,6 @@ CREATE = "POST /api/v1/user"
 UPDATE = "POST /api/v1/user/update/{id}"
 DELETE = "GET /api/v1/user/delete/{id}"
 RECORDS = "GET /api/v5/record/list"
-
-
-class Recorder:
-    """A `sleep` that only records, and the monotonic clock it advances."""
-
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 @pytest.fixture

@@ -20,33 +20,14 @@ from connectors.errors import (
     ThrottledError,
 )
 from connectors.http import HttpClient, parse_retry_after
+from tests.conftest import Recorder
 
 BASE = "https://api.example.test/v1"
-
-
-class Recorder:
-    """A monotonic clock that only moves when the client sleeps; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 class DemoClient(HttpClient):
     service = "demo"
     display_name = "デモ"
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 def make_client(recorder: Recorder, **kwargs) -> DemoClient:

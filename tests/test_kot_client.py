@@ -33,29 +33,12 @@ from connectors.kot import (
     forbidden_window_end,
     next_window_start,
 )
+from tests.conftest import Recorder
 
 BASE = "https://api.kingtime.example/v1.0"
 TOKEN = "tok3n5ecretV4lue0123456789abcdef"
 NOON_JST = datetime(2026, 11, 24, 12, 0, tzinfo=JST)
 KEY = "3f1c0000000000000000000000e9a0"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 def make_client(recorder: Recorder, at: datetime = NOON_JST, **kwargs) -> KotClient:

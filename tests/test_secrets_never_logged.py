@@ -16,6 +16,7 @@ import pytest
 from connectors.errors import ConnectorError
 from connectors.kot import JST, KotClient
 from connectors.senselink import PersonData, SenseLinkClient
+from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)
 NOON = datetime(2026, 11, 24, 12, 0, tzinfo=JST)
@@ -23,17 +24,6 @@ IN_WINDOW = datetime(2026, 11, 24, 9, 15, tzinfo=JST)
 BAD_TOKEN = "wrong-kot-token-7c1d9e0b5a"
 BAD_SECRET = "wrong-app-secret-3b8f2a"
 SIGN_IN_TEXT = re.compile(r"sign=(?!\*\*\*)[^&\s\"']+")
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
 
 
 def exception_texts(exc: BaseException) -> list[str]:

@@ -23,30 +23,13 @@ from connectors.errors import (
     ServerError,
 )
 from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson, SlRecord
+from tests.conftest import Recorder
 
 URL = "https://link.example.jp/"
 API = "https://link.example.jp/api"
 APP_KEY = "appkey-acme"
 SECRET = "S3cr3t-app-secret-value"
 PUBLIC = "52.68.10.20"
-
-
-class Recorder:
-    def __init__(self) -> None:
-        self.sleeps: list[float] = []
-        self.now = 0.0
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-@pytest.fixture
-def recorder() -> Recorder:
-    return Recorder()
 
 
 def make_client(recorder: Recorder, *, url: str = URL, resolve=None, **kwargs) -> SenseLinkClient:
