@@ -14,14 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
-
-from connectors.errors import AuthenticationError, ConnectorError, RequestTimeout
+from connectors.errors import ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotPunch
 from connectors.senselink import SenseLinkClient
 
 from ..models import ConnectSetting, SyncError, SyncRun
 from .employee_sync import SyncAborted
+from .parallel import each_in_parallel
 from .runs import Outcome
 
 log = logging.getLogger(__name__)
@@ -233,51 +232,38 @@ def post_punches(
             employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
         )
 
-    with ThreadPoolExecutor(max_workers=max(1, settings.SYNC_CONCURRENCY)) as pool:
-        futures = [(punch, pool.submit(post, punch)) for punch in plan.to_post]
-        for punch, future in futures:
-            beat()
-            try:
-                future.result()
-            except AuthenticationError:
-                for _punch, pending in futures:
-                    pending.cancel()
-                raise
-            except RequestTimeout as exc:
-                landed = _landed(kot, punch, plan.target_date) if exc.may_have_landed else False
-                if landed:
-                    outcome.created += 1
-                    outcome.achieved += 1
-                    continue
-                message = (
-                    f"従業員コード:{punch.employee_code} の{PUNCH_NAMES[punch.code]}打刻で"
-                    "KING OF TIMEから応答がありませんでした。"
-                )
-                message += (
+    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat):
+        if exc is None:
+            outcome.created += 1
+            outcome.achieved += 1
+            continue
+        name = PUNCH_NAMES[punch.code]
+        if isinstance(exc, RequestTimeout):
+            landed = _landed(kot, punch, plan.target_date) if exc.may_have_landed else False
+            if landed:
+                outcome.created += 1
+                outcome.achieved += 1
+                continue
+            message = (
+                f"従業員コード:{punch.employee_code} の{name}打刻でKING OF TIMEから応答が"
+                "ありませんでした。"
+                + (
                     "登録されたか確認できなかったため、再実行で確認のうえ登録します。"
                     if landed is None
                     else "登録されていないことを確認しました。再実行してください。"
                 )
-                outcome.add_error(
-                    employee_code=punch.employee_code,
-                    target_date=plan.target_date,
-                    punch=PUNCH_FIELD[punch.code],
-                    code=exc.code,
-                    message=message,
-                )
-                continue
-            except ConnectorError as exc:
-                outcome.add_error(
-                    employee_code=punch.employee_code,
-                    target_date=plan.target_date,
-                    punch=PUNCH_FIELD[punch.code],
-                    code=exc.code,
-                    message=f"従業員コード:{punch.employee_code} の{PUNCH_NAMES[punch.code]}打刻に"
-                    f"失敗しました。{exc.message}",
-                )
-                continue
-            outcome.created += 1
-            outcome.achieved += 1
+            )
+        else:
+            message = (
+                f"従業員コード:{punch.employee_code} の{name}打刻に失敗しました。{exc.message}"
+            )
+        outcome.add_error(
+            employee_code=punch.employee_code,
+            target_date=plan.target_date,
+            punch=PUNCH_FIELD[punch.code],
+            code=exc.code,
+            message=message,
+        )
     outcome.message = (
         f"{plan.target_date:%Y年%m月%d日}: 認証レコードのある従業員{plan.employees_seen}人、"
         f"打刻登録{outcome.created} 登録済み{outcome.skipped} 失敗{len(outcome.errors)}"

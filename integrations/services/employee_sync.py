@@ -11,15 +11,16 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
-from django.conf import settings
 from django.utils import timezone
 
-from connectors.errors import AuthenticationError, ConnectorError, RequestTimeout
+from connectors.errors import ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotEmployee
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson
 
 from ..models import ConnectSetting, SyncRun
+from .parallel import each_in_parallel
 from .runs import Outcome
 
 log = logging.getLogger(__name__)
@@ -161,43 +162,28 @@ def apply_employee_plan(
     outcome = Outcome(skipped=plan.skipped)
     outcome.achieved = plan.skipped
 
-    def create(data: PersonData):
-        return senselink.create_person(data)
-
-    def update(item: PersonUpdate):
-        return senselink.update_person(item.person_id, item.data)
-
-    def delete(person: SlPerson):
-        return senselink.delete_person(person.id)
-
-    work = (
-        [("create", d.job_number, create, d) for d in plan.creates]
-        + [("update", u.data.job_number, update, u) for u in plan.updates]
-        + [("delete", p.job_number or "", delete, p) for p in plan.deletes]
+    writes = (
+        [("create", d.job_number, partial(senselink.create_person, d)) for d in plan.creates]
+        + [
+            ("update", u.data.job_number, partial(senselink.update_person, u.person_id, u.data))
+            for u in plan.updates
+        ]
+        + [
+            ("delete", p.job_number or "", partial(senselink.delete_person, p.id))
+            for p in plan.deletes
+        ]
     )
-    with ThreadPoolExecutor(max_workers=max(1, settings.SYNC_CONCURRENCY)) as pool:
-        futures = [(action, code, pool.submit(fn, item)) for action, code, fn, item in work]
-        for action, code, future in futures:
-            beat()
-            try:
-                future.result()
-            except AuthenticationError:
-                for _action, _code, pending in futures:
-                    pending.cancel()
-                raise
-            except RequestTimeout as exc:
-                error = _person_error(code, exc)
-                if action == "create":
-                    error["message"] = (
-                        f"従業員コード:{code} のSenseLink登録で応答がありませんでした。"
-                        "登録されたかどうかは次回の社員情報連携で確認・反映されます。"
-                    )
-                    error["code"] = "senselink_create_unconfirmed"
-                outcome.add_error(**error)
-                continue
-            except ConnectorError as exc:
-                outcome.add_error(**_person_error(code, exc))
-                continue
+    for (action, code, _call), exc in each_in_parallel(lambda w: w[2](), writes, beat=beat):
+        if isinstance(exc, RequestTimeout) and action == "create":
+            outcome.add_error(
+                employee_code=code,
+                code="senselink_create_unconfirmed",
+                message=f"従業員コード:{code} のSenseLink登録で応答がありませんでした。"
+                "登録されたかどうかは次回の社員情報連携で確認・反映されます。",
+            )
+        elif exc is not None:
+            outcome.add_error(**_person_error(code, exc))
+        else:
             outcome.achieved += 1
             if action == "create":
                 outcome.created += 1
