@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
+from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections
 from integrations.services.preview import preview_sync
 from integrations.services.runs import RunRefused, describe, request_run
@@ -27,10 +28,6 @@ from .forms import ConnectSettingForm, ManualRunForm, PreviewForm, TermsForm, ye
 PER_PAGE_CHOICES = (5, 10, 25, 50)
 DEFAULT_PER_PAGE = 10
 ERRORS_PER_PAGE = 200
-
-
-def _senselink_setting(tenant) -> ConnectSetting | None:
-    return tenant.connect_settings.filter(connector=ConnectSetting.Connector.SENSELINK).first()
 
 
 def _own_setting(request: HttpRequest, setting_id: int) -> ConnectSetting:
@@ -102,7 +99,7 @@ def _log_context(request: HttpRequest) -> dict:
 @require_GET
 @tenant_page
 def connect_list(request: HttpRequest) -> HttpResponse:
-    setting = _senselink_setting(request.tenant)
+    setting = connect_setting(request.tenant)
     upcoming = []
     for kind, at in next_runs(setting, timezone.now()).items():
         if at is not None:
@@ -144,7 +141,7 @@ def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
 @tenant_page
 def connect_settings_new(request: HttpRequest) -> HttpResponse:
     """連携設定 for a tenant that has no setting yet; once saved it lives at its own id."""
-    setting = _senselink_setting(request.tenant)
+    setting = connect_setting(request.tenant)
     if setting is not None:
         return redirect("portal:connect_settings", setting_id=setting.pk)
     return _settings_page(request, ConnectSetting(tenant=request.tenant))

@@ -16,7 +16,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from ..models import ConnectSetting, SyncError, SyncRun, Tenant
+from ..models import SyncError, SyncRun, Tenant
+from .clients import connect_setting
 from .windows import window_end, window_wait_message
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def request_run(
     """
     if not tenant.is_active:
         raise RunRefused("ご利用申込が有効でないため、連携を実行できません。")
-    setting = tenant.connect_settings.filter(connector=ConnectSetting.Connector.SENSELINK).first()
+    setting = connect_setting(tenant)
     if setting is None or not setting.has_senselink_credentials:
         raise RunRefused(
             "連携設定(SenseLink URL・Appキー・Appシークレット)を先に登録してください。"
