@@ -39,42 +39,40 @@ def is_scheduled(setting: ConnectSetting, kind: str) -> bool:
     return trigger == ConnectSetting.Trigger.SCHEDULED
 
 
+def _daily(setting: ConnectSetting, kind: str) -> bool:
+    return (
+        kind == SyncRun.Kind.ATTENDANCE
+        or setting.employee_interval == ConnectSetting.Interval.DAILY
+    )
+
+
+def _monthly_slot(setting: ConnectSetting, year: int, month: int) -> datetime:
+    return _at(_monthly_day(year, month, setting.employee_day), setting.employee_hour)
+
+
 def latest_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime | None:
     """The most recent slot at or before ``now`` (None for a manual sync)."""
     if not is_scheduled(setting, kind):
         return None
     local = now.astimezone(JST)
-    if (
-        kind == SyncRun.Kind.ATTENDANCE
-        or setting.employee_interval == ConnectSetting.Interval.DAILY
-    ):
+    if _daily(setting, kind):
         hour = setting.attendance_hour if kind == SyncRun.Kind.ATTENDANCE else setting.employee_hour
         slot = _at(local.date(), hour)
         return slot if slot <= local else slot - timedelta(days=1)
-    slot = _at(_monthly_day(local.year, local.month, setting.employee_day), setting.employee_hour)
-    if slot <= local:
-        return slot
-    year, month = _previous_month(local.year, local.month)
-    return _at(_monthly_day(year, month, setting.employee_day), setting.employee_hour)
+    slot = _monthly_slot(setting, local.year, local.month)
+    return (
+        slot if slot <= local else _monthly_slot(setting, *_previous_month(local.year, local.month))
+    )
 
 
 def next_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime | None:
     """The first slot strictly after ``now`` (None for a manual sync)."""
-    if not is_scheduled(setting, kind):
+    latest = latest_slot(setting, kind, now)
+    if latest is None:
         return None
-    local = now.astimezone(JST)
-    if (
-        kind == SyncRun.Kind.ATTENDANCE
-        or setting.employee_interval == ConnectSetting.Interval.DAILY
-    ):
-        hour = setting.attendance_hour if kind == SyncRun.Kind.ATTENDANCE else setting.employee_hour
-        slot = _at(local.date(), hour)
-        return slot if slot > local else slot + timedelta(days=1)
-    slot = _at(_monthly_day(local.year, local.month, setting.employee_day), setting.employee_hour)
-    if slot > local:
-        return slot
-    year, month = _next_month(local.year, local.month)
-    return _at(_monthly_day(year, month, setting.employee_day), setting.employee_hour)
+    if _daily(setting, kind):
+        return latest + timedelta(days=1)  # Asia/Tokyo has no daylight saving
+    return _monthly_slot(setting, *_next_month(latest.year, latest.month))
 
 
 def target_date_for(setting: ConnectSetting, slot: datetime) -> date:
