@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .fields import SecretField
-from .validators import forbidden_hours, validate_senselink_url
+from .validators import forbidden_hours, validate_person_group_ids, validate_senselink_url
 
 HOURS = [(h, f"{h}") for h in range(24)]
 DAYS = [(d, f"{d}") for d in range(1, 32)]
@@ -157,6 +157,52 @@ class ConnectSetting(models.Model):
         validators=[MaxValueValidator(100)],
         help_text=_("SenseLinkの登録者のこの割合を超えて削除する場合は、削除せずに停止します。"),
     )
+    creation_guard_count = models.PositiveIntegerField(
+        _("一括登録の上限(人数)"),
+        default=10,
+        help_text=_(
+            "SenseLinkに登録者がいるのに、1回の社員情報連携でこの人数を超えて登録する場合は、"
+            "登録せずに停止します。"
+        ),
+    )
+    creation_guard_percent = models.PositiveSmallIntegerField(
+        _("一括登録の上限(割合%)"),
+        default=20,
+        validators=[MaxValueValidator(100)],
+        help_text=_(
+            "SenseLinkの登録者数に対してこの割合を超えて登録する場合は、登録せずに停止します。"
+        ),
+    )
+    person_group_ids = models.CharField(
+        _("登録先の人員グループID"),
+        max_length=500,
+        blank=True,
+        default="",
+        validators=[validate_person_group_ids],
+        help_text=_(
+            "新しく登録する人員を追加するSenseLinkの人員グループのID(複数はカンマ区切り)。"
+            "空欄の場合、新しい人員はどの端末でも認識されません。"
+        ),
+    )
+    update_persons = models.BooleanField(
+        _("既存の人員を更新する"),
+        default=False,
+        help_text=_(
+            "オンの場合、氏名などが異なるSenseLinkの人員を更新します(サポートが設定します)。"
+        ),
+    )
+    realtime_clock_in = models.BooleanField(_("リアルタイム出勤連携"), default=False)
+    realtime_interval_minutes = models.PositiveSmallIntegerField(
+        _("リアルタイム出勤連携の間隔(分)"),
+        default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+    )
+    day_change_time = models.TimeField(
+        _("日付変更時刻"),
+        null=True,
+        blank=True,
+        help_text=_("空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を使います。"),
+    )
     attendance_paused = models.BooleanField(_("勤怠連携を一時停止"), default=False)
     employee_paused = models.BooleanField(_("社員情報連携を一時停止"), default=False)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
@@ -181,6 +227,13 @@ class ConnectSetting(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(deletion_guard_percent__lte=100), name="deletion_guard_percent_le_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(creation_guard_percent__lte=100), name="creation_guard_percent_le_100"
+            ),
+            models.CheckConstraint(
+                condition=Q(realtime_interval_minutes__gte=1, realtime_interval_minutes__lte=60),
+                name="realtime_interval_1_60",
             ),
         ]
 
@@ -226,6 +279,7 @@ class SyncRun(models.Model):
         MANUAL = "manual", _("手動")
         SCHEDULE = "schedule", _("スケジュール")
         RERUN = "rerun", _("再実行")
+        REALTIME = "realtime", _("リアルタイム")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("待機中")

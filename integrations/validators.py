@@ -16,6 +16,24 @@ def validate_senselink_url(value: str) -> None:
         raise ValidationError(str(exc), code="unsafe_url") from None
 
 
+def parse_person_group_ids(value: str) -> list[int]:
+    """SenseLink person-group ids from "3, 12,40" (ValueError on anything but digits)."""
+    ids = [part.strip() for part in (value or "").replace("、", ",").split(",") if part.strip()]
+    if not all(part.isascii() and part.isdigit() and len(part) <= 18 for part in ids):
+        raise ValueError("not a comma-separated list of numbers")
+    return list(dict.fromkeys(int(part) for part in ids))
+
+
+def validate_person_group_ids(value: str) -> None:
+    try:
+        parse_person_group_ids(value)
+    except ValueError:
+        raise ValidationError(
+            "人員グループIDは数字で入力してください(複数の場合はカンマ区切り、例: 3,12)。",
+            code="invalid_group_ids",
+        ) from None
+
+
 def hour_in_forbidden_window(hour: int) -> bool:
     """Whether a run starting at HH:00 JST would start inside a KOT API-forbidden window."""
     from connectors.kot import FORBIDDEN_WINDOWS
