@@ -120,6 +120,7 @@ class HttpClient:
         session: requests.Session | None = None,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        write_guard: Callable[[], None] | None = None,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -136,6 +137,9 @@ class HttpClient:
         self._interval = 1.0 / rate if rate else 0.0
         self._next_slot = 0.0
         self._cooldown_until = 0.0
+        # Called before every attempt of a write (any thread); raises to stop the write from
+        # leaving, e.g. when the worker no longer owns its run (fencing).
+        self.write_guard = write_guard
 
     def close(self) -> None:
         """Close the session's pooled connections."""
@@ -265,16 +269,22 @@ class HttpClient:
         files: Any = None,
         retry: bool = True,
         endpoint: str | None = None,
+        write: bool | None = None,
     ) -> requests.Response:
         """Send one call with bounded retries; a 2xx response or a ConnectorError.
 
         ``endpoint`` labels the call in counters and logs (a path template without secrets);
-        ``retry=False`` sends exactly once (non-idempotent writes).
+        ``retry=False`` sends exactly once (non-idempotent writes); ``write`` marks a call that
+        changes remote state (default: any method but GET/HEAD/OPTIONS) for ``write_guard``.
         """
         method = method.upper()
         label = f"{method} {endpoint or '/' + path.lstrip('/')}"
+        if write is None:
+            write = method not in SAFE_METHODS
         attempts = 1 + (self.max_retries if retry else 0)
         for attempt in range(attempts):
+            if write and self.write_guard is not None:
+                self.write_guard()
             self._before_send(method, label)
             self._pace()
             error, response = self._send_once(method, path, label, params, json, data, files)

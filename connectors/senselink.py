@@ -185,7 +185,12 @@ class SenseLinkClient(HttpClient):
         )
 
     def delete_person(self, person_id: int) -> None:
-        self._call("GET", f"v1/user/delete/{int(person_id)}", endpoint="/api/v1/user/delete/{id}")
+        self._call(
+            "GET",
+            f"v1/user/delete/{int(person_id)}",
+            endpoint="/api/v1/user/delete/{id}",
+            write=True,  # SenseLink deletes with a GET
+        )
 
     def iter_records(
         self, *, day: date, user_type: int = 1, page_size: int = MAX_PAGE_SIZE
@@ -333,6 +338,7 @@ class SenseLinkClient(HttpClient):
         files: Any = None,
         retry: bool = True,
         endpoint: str | None = None,
+        write: bool | None = None,
     ) -> Any:
         """The envelope's ``data`` of a successful call."""
         response = self.request(
@@ -342,6 +348,7 @@ class SenseLinkClient(HttpClient):
             files=files,
             retry=retry,
             endpoint=endpoint or f"/api/{path}",
+            write=write,
         )
         return self._json(response).get("data")
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 from django.conf import settings
@@ -16,14 +17,31 @@ T = TypeVar("T")
 def each_in_parallel(
     fn: Callable[[T], object], items: Iterable[T], *, beat: Callable[[], None]
 ) -> Iterator[tuple[T, ConnectorError | None]]:
-    """Call ``fn`` on every item with SYNC_CONCURRENCY threads; yield (item, error or None) in
-    order. An AuthenticationError (bad token or secret: every other call would fail the same
-    way) cancels what has not started and is raised."""
-    with ThreadPoolExecutor(max_workers=max(1, settings.SYNC_CONCURRENCY)) as pool:
-        futures = [(item, pool.submit(fn, item)) for item in items]
-        try:
-            for item, future in futures:
+    """Call ``fn`` on every item with at most SYNC_CONCURRENCY calls in flight; yield (item,
+    error or None) in order.
+
+    Items are handed out lazily, and ``beat`` is called in the calling thread before each one is
+    handed out: a run's heartbeat and fence (a worker that lost its run raises there, and no
+    further write leaves). An AuthenticationError (bad token or secret: every other call would
+    fail the same way) cancels what has not started and is raised.
+    """
+    workers = max(1, settings.SYNC_CONCURRENCY)
+    remaining = iter(items)
+    in_flight: deque[tuple[T, Future]] = deque()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+
+        def hand_out() -> None:
+            while len(in_flight) < workers:
+                item = next(remaining, _END)
+                if item is _END:
+                    return
                 beat()
+                in_flight.append((item, pool.submit(fn, item)))
+
+        try:
+            hand_out()
+            while in_flight:
+                item, future = in_flight.popleft()
                 try:
                     future.result()
                 except AuthenticationError:
@@ -32,6 +50,10 @@ def each_in_parallel(
                     yield item, exc
                 else:
                     yield item, None
+                hand_out()
         finally:
-            for _item, pending in futures:
+            for _item, pending in in_flight:
                 pending.cancel()
+
+
+_END = object()
