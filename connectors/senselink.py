@@ -42,9 +42,11 @@ PARAM_INVALID = 30001
 # documented code for these).
 _AUTH_HINT = re.compile(r"sign|app[\s_-]?key|auth|\bip\b|white ?list|签名|认证", re.IGNORECASE)
 # Envelope messages of an API path the server does not know (an update endpoint that is not
-# there): "Not Found", "no handler found", "unknown path". "user not exist" is not one of them.
+# there). "user not exist" / "user not found" are about the person, not the path: not these.
 _UNKNOWN_PATH_HINT = re.compile(
-    r"not ?found|no (?:handler|route|mapping)|unknown (?:path|api|url|uri)|不存在的接口|接口不存在",
+    r"no (?:handler|route|mapping) found|(?:unknown|invalid) (?:path|api|url|uri)"
+    r"|(?:path|api|url|uri|interface|method) not (?:found|exist|supported|allowed)"
+    r"|不存在的接口|接口不存在",
     re.IGNORECASE,
 )
 _HEX32 = re.compile(r"\b[0-9a-fA-F]{32}\b")
@@ -739,14 +741,15 @@ def _api_root(base_url: str) -> str:
 
 
 def _is_unknown_path(exc: ConnectorError) -> bool:
-    """Whether an error says the endpoint itself does not exist (404/405/501, "not found")."""
-    detail = exc.detail or ""
-    if re.search(r"HTTP (404|405|501)\b", detail):
+    """Whether an error says the endpoint itself does not exist: a message naming the path, an
+    envelope code 404/405/501, or HTTP 404/405/501 without an envelope. HTTP 404 with another
+    envelope code is about the person (an unknown id), not the endpoint."""
+    if _UNKNOWN_PATH_HINT.search(getattr(exc, "remote_message", "") or ""):
         return True
     remote_code = getattr(exc, "remote_code", None)
-    if remote_code in (404, 405, 501):
-        return True
-    return bool(_UNKNOWN_PATH_HINT.search(getattr(exc, "remote_message", "") or ""))
+    if remote_code is not None:
+        return remote_code in (404, 405, 501)
+    return bool(re.search(r"HTTP (404|405|501)\b", exc.detail or ""))
 
 
 def _positive_int(value: Any, *, zero_ok: bool = False) -> int | None:

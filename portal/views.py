@@ -161,9 +161,12 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
         action = request.POST.get("action")
         if action == "test":
             # 接続テスト: the values as typed, nothing saved.
+            picked = request.POST.getlist("person_group_pick")
             checks = check_connections(
                 **form.connection_values(),
-                person_group_ids=request.POST.get("person_group_ids", ""),
+                person_group_ids=",".join(picked)
+                if request.POST.get("group_picker")
+                else request.POST.get("person_group_ids", ""),
             )
         elif action == "groups":
             # 人員グループを読み込む: SenseLink's group list with the values as typed, to pick from.

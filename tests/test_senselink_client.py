@@ -454,10 +454,18 @@ def test_an_unknown_update_endpoint_is_unsupported(recorder, answer, status):
 
 
 @responses.activate
-def test_an_update_of_an_unknown_person_is_not_unsupported(recorder):
-    responses.post(f"{API}/v1/user/update/77", json={"code": 30004, "message": "user not exist"})
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"code": 30004, "message": "user not exist"}, 200),
+        ({"code": 30004, "message": "user not found"}, 404),
+        ({"code": 50000, "message": "User Not Found"}, 200),
+    ],
+)
+def test_an_update_of_an_unknown_person_is_not_unsupported(recorder, answer, status):
+    responses.post(f"{API}/v1/user/update/77", status=status, json=answer)
     with pytest.raises(ApiError) as info:
-        make_client(recorder).update_person(77, {"name": "山田"})
+        make_client(recorder, max_retries=0).update_person(77, {"name": "山田"})
     assert not isinstance(info.value, UpdateUnsupported)
 
 

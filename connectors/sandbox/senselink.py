@@ -28,6 +28,7 @@ whole record or does not exist, strict field rules, and a server that ignores ``
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
 import random
@@ -153,7 +154,8 @@ class SenseLinkState:
         self.clock: Callable[[], float] = time.time  # seconds; for the timestamp window
         # The readings of what the public contract leaves open (see READINGS / configure).
         self.person_list_shape = "page"  # "page" (with total) | "page_no_total" | "array"
-        # "snake_case" | "camelCase" | "no_job_number" | "no_avatar" (how persons are listed)
+        # How persons are listed: "snake_case" | "camelCase" | "no_job_number" | "no_avatar" |
+        # "encrypted_contacts" (mail and mobile as AES-like ciphertext, as some servers answer)
         self.person_fields = "snake_case"
         self.page_size_cap: int | None = None  # lists answer at most this many, and say so
         self.paging = "normal"  # or "ignored": every page is the first one, shuffled
@@ -212,6 +214,11 @@ class SenseLinkState:
             person.pop("job_number", None)
         elif self.person_fields == "no_avatar":
             person.pop("avatar", None)
+        elif self.person_fields == "encrypted_contacts":
+            for name in ("mail", "mobile"):
+                if person.get(name):
+                    digest = hashlib.sha256(f"aes:{person[name]}".encode()).digest()
+                    person[name] = base64.b64encode(digest).decode()
         elif self.person_fields == "camelCase":
             person = {CAMEL_CASE.get(k, k): v for k, v in person.items()}
         return person
@@ -708,7 +715,9 @@ def _one_of(*values: Any) -> Callable[[Any], bool]:
 
 SWITCHES: dict[str, Callable[[Any], bool]] = {
     "person_list_shape": _one_of("page", "page_no_total", "array"),
-    "person_fields": _one_of("snake_case", "camelCase", "no_job_number", "no_avatar"),
+    "person_fields": _one_of(
+        "snake_case", "camelCase", "no_job_number", "no_avatar", "encrypted_contacts"
+    ),
     "page_size_cap": lambda v: v is None or (isinstance(v, int) and 1 <= v <= 100),
     "paging": _one_of("normal", "ignored"),
     "create_answer": _one_of("person", "id", "null", "true"),
@@ -757,6 +766,10 @@ READINGS: dict[str, Reading] = {
     ),
     "persons-without-photo": Reading(
         "persons listed without the photo field (avatar)", person_fields="no_avatar"
+    ),
+    "persons-encrypted-contacts": Reading(
+        "persons listed with mail and mobile encrypted (a v3 decrypt API exists for them)",
+        person_fields="encrypted_contacts",
     ),
     "create-answers-id": Reading("a create answers data = the new id", create_answer="id"),
     "create-answers-null": Reading("a create answers data = null", create_answer="null"),

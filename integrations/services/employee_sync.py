@@ -57,9 +57,23 @@ LISTING_NAMES = {
     "entry_time": ("entrytime",),
     "mail": ("mail", "email"),
 }
-# Keys of a person list entry that change by themselves (timestamps) or are the id.
+# Keys of a person list entry that change by themselves (timestamps, the last recognition) or
+# are the id: never witnesses of what an update did.
 VOLATILE_KEYS = frozenset(
-    {"id", "updateat", "updatedat", "updatetime", "modifytime", "lastmodified", "version"}
+    {
+        "id",
+        "updateat",
+        "updatedat",
+        "updatetime",
+        "modifytime",
+        "modifiedtime",
+        "lastmodified",
+        "version",
+        "signtime",
+        "lastsigntime",
+        "lastsignat",
+        "lastrecognitiontime",
+    }
 )
 PHOTO_HINTS = ("avatar", "photo", "picture", "image")
 WITNESS_LABELS = {
@@ -150,15 +164,19 @@ def person_data(employee: KotEmployee) -> PersonData:
 
 def changed_fields(current: SlPerson, wanted: PersonData) -> tuple[str, ...]:
     """The mapped fields to send. A field KOT leaves empty is never a change: SenseLink takes ""
-    for none of them (manual 2.4.1), so a value it holds cannot be cleared by this sync."""
+    for none of them (manual 2.4.1), so a value it holds cannot be cleared by this sync. An
+    e-mail listed without an "@" is unreadable (some servers list contacts AES-encrypted): it
+    cannot be compared, so it is not a change either (never an update on every run)."""
 
     def norm(value):
         return value or None
 
+    readable = {"mail": not current.mail or "@" in current.mail}
     return tuple(
         name
         for name in ("name", "birthday", "entry_time", "mail")
         if norm(getattr(wanted, name)) is not None
+        and readable.get(name, True)
         and norm(getattr(current, name)) != norm(getattr(wanted, name))
     )
 
