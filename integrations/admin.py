@@ -211,6 +211,22 @@ class ConnectSettingInline(admin.StackedInline):
                 ]
             },
         ),
+        (
+            _("SenseLinkの人員"),
+            {
+                "fields": [
+                    "person_group_ids",
+                    "creation_guard_count",
+                    "creation_guard_percent",
+                    "update_persons",
+                ],
+                "description": _(
+                    "「既存の人員を更新する」はサポートだけが設定します(テナントの画面には"
+                    "状態だけを表示します)。更新で送っていない項目(顔写真など)が変わった場合は"
+                    "連携が自動でオフにします。"
+                ),
+            },
+        ),
         (None, {"fields": ["updated_at"]}),
     ]
 
@@ -383,12 +399,14 @@ class TenantAdmin(admin.ModelAdmin):
             url=setting.senselink_url if setting else "",
             app_key=setting.app_key if setting else "",
             app_secret=setting.app_secret if setting else "",
+            person_group_ids=setting.person_group_ids if setting else None,
         )
+        levels = {"warning": messages.WARNING, "info": messages.INFO}
         for result in results:
             self.message_user(
                 request,
                 f"{result.service}: {result.message}",
-                messages.SUCCESS if result.ok else messages.ERROR,
+                levels.get(result.level) or (messages.SUCCESS if result.ok else messages.ERROR),
             )
         summary = ", ".join(f"{r.service} {'OK' if r.ok else 'NG'}" for r in results)
         self.log_change(request, tenant, f"接続テスト ({summary})")
@@ -463,7 +481,7 @@ class ReadOnlyAdminMixin:
 
 class SyncErrorInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = SyncError
-    fields = ["employee_code", "target_date", "punch", "code", "message", "created_at"]
+    fields = ["employee_code", "target_date", "punch", "severity", "code", "message", "created_at"]
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -539,11 +557,15 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                     "deleted_count",
                     "skipped_count",
                     "failed_count",
+                    "warning_count",
+                    "not_updated_count",
+                    "allow_mass_create",
                 ]
             },
         ),
     ]
     readonly_fields = ["status_badge", "duration_display"]
+    change_form_template = "admin/integrations/syncrun/change_form.html"
 
     def get_search_results(self, request, queryset, search_term):
         # Tenant name or slug, an employee code through the run's errors (Exists: one row per
@@ -578,10 +600,13 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description=_("登録/更新/削除/スキップ/失敗"))
     def counters(self, obj):
-        return (
+        text = (
             f"{obj.created_count}/{obj.updated_count}/{obj.deleted_count}/"
             f"{obj.skipped_count}/{obj.failed_count}"
         )
+        if obj.warning_count:
+            text += f" (警告{obj.warning_count})"
+        return text
 
     def has_trigger_permission(self, request) -> bool:
         return can_trigger_runs(request.user)
@@ -620,8 +645,81 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.failed_runs_view),
                 name="integrations_syncrun_failed",
             ),
+            path(
+                "<path:object_id>/allow-mass-create/",
+                self.admin_site.admin_view(self.allow_mass_create_view),
+                name="integrations_syncrun_allow_mass_create",
+            ),
             *super().get_urls(),
         ]
+
+    # --- The creation guard's override (a button on a run the guard stopped) ---
+
+    @staticmethod
+    def stopped_by_creation_guard(run: SyncRun) -> bool:
+        return (
+            run.kind == SyncRun.Kind.EMPLOYEE
+            and run.status == SyncRun.Status.FAILURE
+            and run.errors.filter(code="creation_guard").exists()
+        )
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        run = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_allow_mass_create": bool(
+                run is not None
+                and self.has_trigger_permission(request)
+                and self.stopped_by_creation_guard(run)
+            ),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @method_decorator(require_POST)
+    def allow_mass_create_view(self, request, object_id):
+        """この実行のみ上限を超えて登録: a new employee run allowed past the creation guard once."""
+        if not (self.has_trigger_permission(request) and self.has_view_permission(request)):
+            raise PermissionDenied
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404
+        back = HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:integrations_syncrun_change", args=[run.pk])
+        )
+        if not self.stopped_by_creation_guard(run):
+            self.message_user(
+                request,
+                f"{describe(run)} は一括登録の上限で停止した社員情報連携ではありません。",
+                messages.ERROR,
+            )
+            return back
+        try:
+            result = request_run(
+                tenant=run.tenant,
+                kind=SyncRun.Kind.EMPLOYEE,
+                trigger=SyncRun.Trigger.MANUAL,
+                user=request.user,
+                allow_mass_create=True,
+            )
+        except RunRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return back
+        self.log_change(
+            request, run, f"{describe(result.run)} を一括登録の上限を超えて登録できるよう実行"
+        )
+        run_url = reverse(
+            f"{self.admin_site.name}:integrations_syncrun_change", args=[result.run.pk]
+        )
+        self.message_user(
+            request,
+            format_html(
+                '<a href="{}">{}</a> この実行に限り、一括登録の上限を超えて登録します。',
+                run_url,
+                result.message,
+            ),
+            messages.SUCCESS if result.created else messages.WARNING,
+        )
+        return HttpResponseRedirect(run_url)
 
     def failed_runs_view(self, request):
         """FAILURE and PARTIAL runs registered on one JST day (today unless ?date=)."""
@@ -670,10 +768,16 @@ class SyncErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "employee_code",
         "target_date",
         "punch",
+        "severity",
         "code",
         "message",
     ]
-    list_filter = ["code", ErrorTenantFilter, ("created_at", admin.DateFieldListFilter)]
+    list_filter = [
+        "severity",
+        "code",
+        ErrorTenantFilter,
+        ("created_at", admin.DateFieldListFilter),
+    ]
     search_fields = ["=employee_code"]
     search_help_text = _("従業員コード(完全一致)で検索できます。")
     list_select_related = ["run__tenant"]

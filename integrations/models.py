@@ -161,8 +161,9 @@ class ConnectSetting(models.Model):
         _("一括登録の上限(人数)"),
         default=10,
         help_text=_(
-            "SenseLinkに登録者がいるのに、1回の社員情報連携でこの人数を超えて登録する場合は、"
-            "登録せずに停止します。"
+            "SenseLinkに既に登録者がいるとき、1回の社員情報連携で新しく登録する人数がこの人数と"
+            "下の割合の両方を超える場合は、何も登録せずに停止します(従業員番号の不一致による"
+            "二重登録を防ぎます)。"
         ),
     )
     creation_guard_percent = models.PositiveSmallIntegerField(
@@ -170,7 +171,8 @@ class ConnectSetting(models.Model):
         default=20,
         validators=[MaxValueValidator(100)],
         help_text=_(
-            "SenseLinkの登録者数に対してこの割合を超えて登録する場合は、登録せずに停止します。"
+            "SenseLinkの登録者数に対する、1回で新しく登録する人数の割合の上限です。"
+            "上の人数とこの割合の両方を超えた場合に停止します。"
         ),
     )
     person_group_ids = models.CharField(
@@ -180,15 +182,21 @@ class ConnectSetting(models.Model):
         default="",
         validators=[validate_person_group_ids],
         help_text=_(
-            "新しく登録する人員を追加するSenseLinkの人員グループのID(複数はカンマ区切り)。"
-            "空欄の場合、新しい人員はどの端末でも認識されません。"
+            "新しく登録する人員を追加するSenseLinkの人員グループ(登録者グループ)のID。"
+            "複数の場合はカンマ区切り(例: 3,12)。IDはSenseLinkの登録者グループの画面か、"
+            "連携設定の[人員グループを読み込む]で確認できます。空欄の場合、新しい人員はどの"
+            "人員グループにも入らず、どの端末でも認識されません(登録後にSenseLinkで"
+            "グループに追加してください)。"
         ),
     )
     update_persons = models.BooleanField(
         _("既存の人員を更新する"),
         default=False,
         help_text=_(
-            "オンの場合、氏名などが異なるSenseLinkの人員を更新します(サポートが設定します)。"
+            "オンの場合、氏名・生年月日・入社年月日・メールアドレスが異なる既存の人員を、"
+            "異なる項目だけ更新します(顔写真と人員グループは送りません)。SenseLinkの更新APIは"
+            "公開資料に記載がないため、実行ごとに更新した人員を読み直し、送っていない項目"
+            "(顔写真など)が変わった場合は更新を止めて自動でオフにします。サポートが設定します。"
         ),
     )
     realtime_clock_in = models.BooleanField(_("リアルタイム出勤連携"), default=False)
@@ -326,6 +334,17 @@ class SyncRun(models.Model):
     deleted_count = models.PositiveIntegerField(_("削除"), default=0)
     skipped_count = models.PositiveIntegerField(_("スキップ"), default=0)
     failed_count = models.PositiveIntegerField(_("失敗"), default=0)
+    warning_count = models.PositiveIntegerField(_("警告"), default=0)
+    not_updated_count = models.PositiveIntegerField(
+        _("未更新(差分あり)"),
+        default=0,
+        help_text=_("KING OF TIMEと内容が異なるが、設定により更新しなかった人員の数。"),
+    )
+    allow_mass_create = models.BooleanField(
+        _("一括登録の上限を超えて登録(この実行のみ)"),
+        default=False,
+        help_text=_("サポートが一括登録の上限を超える登録をこの実行に限り許可したもの。"),
+    )
     rerun_of = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,
@@ -385,7 +404,16 @@ class SyncRun(models.Model):
 
 
 class SyncError(models.Model):
-    """One problem of a run: an employee's punch or person, or the run as a whole."""
+    """One problem of a run: an employee's punch or person, or the run as a whole.
+
+    A warning (e.g. ``mail_too_long``: the person was created without the e-mail) is shown with
+    the errors but is not a failure: it does not count in ``failed_count`` nor make a run
+    PARTIAL.
+    """
+
+    class Severity(models.TextChoices):
+        ERROR = "error", _("エラー")
+        WARNING = "warning", _("警告")
 
     class Punch(models.TextChoices):
         NONE = "", "-"
@@ -401,6 +429,9 @@ class SyncError(models.Model):
         _("打刻"), max_length=20, choices=Punch.choices, blank=True, default=""
     )
     code = models.CharField(_("エラーコード"), max_length=64)
+    severity = models.CharField(
+        _("重要度"), max_length=10, choices=Severity.choices, default=Severity.ERROR
+    )
     message = models.TextField(_("メッセージ"))
     created_at = models.DateTimeField(_("発生日時"), default=timezone.now)
 

@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ConnectSetting, SyncRun, Tenant
+from integrations.validators import parse_person_group_ids
 
 
 class TermsForm(forms.Form):
@@ -59,6 +60,9 @@ class ConnectSettingForm(forms.ModelForm):
             "resigned_policy",
             "deletion_guard_count",
             "deletion_guard_percent",
+            "person_group_ids",
+            "creation_guard_count",
+            "creation_guard_percent",
         ]
         labels = {
             "senselink_url": _("SenseLink URL"),
@@ -74,6 +78,7 @@ class ConnectSettingForm(forms.ModelForm):
             "employee_hour": _("実行時刻"),
             "employee_paused": _("スケジュール実行を一時停止する"),
             "resigned_policy": _("退職者の扱い"),
+            "person_group_ids": _("登録先の人員グループID"),
         }
         widgets = {
             "senselink_url": forms.URLInput(attrs={"placeholder": "https://link.japancv.co.jp/"}),
@@ -82,6 +87,9 @@ class ConnectSettingForm(forms.ModelForm):
             "attendance_trigger": forms.RadioSelect,
             "employee_trigger": forms.RadioSelect,
             "resigned_policy": forms.RadioSelect,
+            "person_group_ids": forms.TextInput(
+                attrs={"placeholder": _("例: 3,12"), "autocomplete": "off"}
+            ),
         }
         error_messages = {
             "senselink_url": {"required": _("SenseLink URLを入力してください。")},
@@ -110,6 +118,31 @@ class ConnectSettingForm(forms.ModelForm):
         if not value and not self.has_app_secret:
             raise forms.ValidationError(_("Appシークレットを入力してください。"), code="required")
         return value
+
+    def clean_person_group_ids(self) -> str:
+        """The picked groups when the list was shown (its checkboxes), else the typed ids."""
+        if self.data.get("group_picker"):
+            getlist = getattr(self.data, "getlist", lambda key: self.data.get(key) or [])
+            picked = [v for v in getlist("person_group_pick") if v.isascii() and v.isdigit()]
+            return ",".join(dict.fromkeys(picked))
+        value = self.cleaned_data["person_group_ids"]
+        try:
+            return ",".join(map(str, parse_person_group_ids(value)))
+        except ValueError:
+            return value  # the model's validator says what is wrong, beside the field
+
+    def chosen_group_ids(self) -> set[int]:
+        """The group ids the form holds now (for ticking the picked groups)."""
+        if self.is_bound and self.data.get("group_picker"):
+            value = ",".join(getattr(self.data, "getlist", lambda key: [])("person_group_pick"))
+        elif self.is_bound:
+            value = self.data.get("person_group_ids", "")
+        else:
+            value = self.instance.person_group_ids
+        try:
+            return set(parse_person_group_ids(value or ""))
+        except ValueError:
+            return set()
 
     def save(self, commit: bool = True) -> ConnectSetting:
         """Save the setting and the tenant's token in one transaction (nothing saved half)."""

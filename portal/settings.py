@@ -201,6 +201,15 @@ SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", defaul
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
 SENSELINK_RATE_LIMIT = env.float("SENSELINK_RATE_LIMIT", default=0.0)
 SYNC_CONCURRENCY = env.int("SYNC_CONCURRENCY", default=4)
+# SenseLink lists (persons, records of a day) longer than this many pages are an error, never
+# a loop; the record query asks this many hours more on both sides of the day (its local time
+# is the tenant's SenseLink's) and keeps records by their sign_time.
+SENSELINK_MAX_PAGES = env.int("SENSELINK_MAX_PAGES", default=1000)
+SENSELINK_RECORD_MARGIN_HOURS = env.int("SENSELINK_RECORD_MARGIN_HOURS", default=3)
+if SENSELINK_MAX_PAGES < 1 or not 0 <= SENSELINK_RECORD_MARGIN_HOURS <= 24:
+    raise ImproperlyConfigured(
+        "SENSELINK_MAX_PAGES must be at least 1 and SENSELINK_RECORD_MARGIN_HOURS 0-24."
+    )
 # Every outbound call has these timeouts (seconds).
 CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=5.0)
 READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)

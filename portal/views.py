@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
 from integrations.services.clients import connect_setting
-from integrations.services.connection_test import check_connections
+from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.preview import preview_sync
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
@@ -125,7 +125,7 @@ def run_log(request: HttpRequest) -> HttpResponse:
 @tenant_page
 def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
     run = get_object_or_404(SyncRun, pk=run_id, tenant=request.tenant)
-    errors = run.errors.order_by("id").only("id", "run_id", "message")
+    errors = run.errors.order_by("id").only("id", "run_id", "severity", "message")
     page = Paginator(errors, ERRORS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -155,11 +155,22 @@ def connect_settings(request: HttpRequest, setting_id: int) -> HttpResponse:
 
 def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpResponse:
     checks = None
+    groups = None
     if request.method == "POST":
         form = ConnectSettingForm(request.POST, instance=setting, tenant=request.tenant)
-        if request.POST.get("action") == "test":
+        action = request.POST.get("action")
+        if action == "test":
             # 接続テスト: the values as typed, nothing saved.
-            checks = check_connections(**form.connection_values())
+            picked = request.POST.getlist("person_group_pick")
+            checks = check_connections(
+                **form.connection_values(),
+                person_group_ids=",".join(picked)
+                if request.POST.get("group_picker")
+                else request.POST.get("person_group_ids", ""),
+            )
+        elif action == "groups":
+            # 人員グループを読み込む: SenseLink's group list with the values as typed, to pick from.
+            groups = load_person_groups(**form.connection_values())
         elif form.is_valid():
             saved = form.save()
             messages.success(request, _("連携設定を保存しました。"))
@@ -177,6 +188,8 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
             "form": form,
             "setting": setting,
             "checks": checks,
+            "groups": groups,
+            "chosen_groups": form.chosen_group_ids(),
             "outbound_ip": settings.PORTAL_OUTBOUND_IP,
             "forbidden_hours": "、".join(f"{h}時" for h in forbidden_hours()),
             "preview_form": PreviewForm(initial={"target_date": yesterday()}),

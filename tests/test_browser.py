@@ -145,12 +145,21 @@ def test_customer_sets_up_and_runs_both_syncs(served, browser_page):
     fill_secrets()
     page.locator("#id_attendance_hour").select_option("3")
     page.locator("#id_attendance_target_day").select_option("previous")
+    # 人員グループ: SenseLink's list to pick from (nothing is saved by loading it).
+    expect(page.get_by_text("人員グループが指定されていません。")).to_be_visible()
+    page.get_by_role("button", name="人員グループを読み込む").click()
+    page.locator('input[name="person_group_pick"][value="1"]').check()  # 社員
+    expect(page.locator(".person-groups")).to_contain_text("社員")
+    # The first sync registers the whole company next to 3 hand-registered persons.
+    page.locator("#id_creation_guard_count").fill("100")
+    fill_secrets()
     page.get_by_role("button", name="設定する", exact=True).click()
     expect(page.get_by_text("連携設定を保存しました。")).to_be_visible()
     expect(page.locator(".state .set")).to_have_count(2)  # 設定済み ×2
     shot(page, "connect_settings", doc=True)
     setting = ConnectSetting.objects.get(tenant=w.acme)
     assert setting.app_secret == w.sandbox.app_secret
+    assert (setting.person_group_ids, setting.creation_guard_count) == ("1", 100)
     assert Tenant.objects.get(pk=w.acme.pk).kot_access_token == w.sandbox.kot_token
     assert w.sandbox.app_secret not in page.content()
 

@@ -23,7 +23,7 @@ from connectors.errors import (
 )
 from connectors.sandbox.data import finish_record
 from connectors.sandbox.senselink import VERSION
-from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson
+from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson, UpdateUnsupported
 from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)
@@ -208,13 +208,14 @@ def test_create_person(sb, client):
         mail="taro.yamada@example.co.jp",
     )
 
-    created = client.create_person(person)
+    created = client.create_person(person, groups=(1, 3))
 
-    assert created.data() == person  # leading zero kept, dates round-trip
-    stored = sb.senselink.persons[created.id]
+    listed = {p.id: p for p in client.list_persons()}
+    assert listed[created].data() == person  # leading zero kept, dates round-trip
+    stored = sb.senselink.persons[created]
     assert stored["job_number"] == "0042" and stored["mail"] == "taro.yamada@example.co.jp"
     assert stored["birthday"] == "1990-04-01" and stored["entry_time"] == "2020-04-01"
-    assert created.id in {p.id for p in client.list_persons()}
+    assert stored["groups"] == [1, 3]  # the terminals bound to these groups know the person
 
 
 def test_create_person_without_optional_fields(sb, client):
@@ -222,8 +223,9 @@ def test_create_person_without_optional_fields(sb, client):
         PersonData(job_number="A0004", name="佐藤　花子", birthday=None, entry_time=None, mail=None)
     )
 
-    stored = sb.senselink.persons[created.id]
+    stored = sb.senselink.persons[created]
     assert stored["birthday"] is None and stored["mail"] is None and stored["entry_time"] is None
+    assert stored["groups"] == []  # no group given: in no group (the manual's reading)
 
 
 def test_create_person_with_a_duplicate_number_is_an_api_error_sent_once(sb, client):
@@ -241,7 +243,7 @@ def test_create_person_with_a_duplicate_number_is_an_api_error_sent_once(sb, cli
     ]
 
 
-def test_create_person_with_a_too_long_field_is_a_permanent_param_invalid(sb, client):
+def test_create_person_with_a_too_long_field_is_refused_before_sending(sb, client):
     with pytest.raises(ApiError) as info:
         client.create_person(
             PersonData(
@@ -249,38 +251,62 @@ def test_create_person_with_a_too_long_field_is_a_permanent_param_invalid(sb, cl
             )
         )
 
+    assert info.value.permanent and info.value.code == "senselink_field_invalid"
+    assert "mail: longer than 45" in info.value.detail
+    assert sb.request_counts() == {}  # never sent
+
+
+def test_a_create_the_sandbox_refuses_is_a_permanent_param_invalid(sb, client):
+    with pytest.raises(ApiError) as info:
+        client.create_person(PersonData("1001", "名" * 65, None, None, None))  # sandbox: name ≤ 64
+
     assert info.value.permanent and info.value.remote_code == 30001
 
 
-def test_update_person_overwrites_and_clears(sb, client):
+def test_update_person_sends_only_what_changed_and_keeps_the_rest(sb, client):
     created = client.create_person(
-        PersonData("1001", "旧姓　花子", date(1990, 1, 2), date(2020, 4, 1), "old@example.jp")
+        PersonData("1001", "旧姓　花子", date(1990, 1, 2), date(2020, 4, 1), "old@example.jp"),
+        groups=(1,),
     )
+    sb.senselink.persons[created]["avatar"] = "/static/avatar/hand-registered.jpg"
 
-    client.update_person(created.id, PersonData("1001", "新姓　花子", None, date(2021, 4, 1), None))
+    client.update_person(created, {"name": "新姓　花子", "entryTime": "2021-04-01"})
 
-    stored = sb.senselink.persons[created.id]
+    stored = sb.senselink.persons[created]
     assert stored["name"] == "新姓　花子" and stored["entry_time"] == "2021-04-01"
-    assert stored["birthday"] is None and stored["mail"] is None  # cleared by ""
+    assert stored["birthday"] == "1990-01-02" and stored["mail"] == "old@example.jp"
+    assert stored["groups"] == [1] and stored["avatar"] == "/static/avatar/hand-registered.jpg"
     assert sb.request_counts()[UPDATE] == 1
 
 
 def test_update_unknown_person_is_an_error(sb, client):
     with pytest.raises(ApiError) as info:
-        client.update_person(987654, PersonData("1001", "誰か", None, None, None))
+        client.update_person(987654, {"name": "誰か"})
 
     assert info.value.remote_code == 30004
+    assert info.value.code != "senselink_update_unsupported"  # the person, not the endpoint
+
+
+def test_update_on_a_server_without_the_endpoint_is_unsupported(sb, client):
+    created = client.create_person(PersonData("1001", "旧姓", None, None, None))
+    sb.senselink.configure(update_mode="unsupported")
+
+    with pytest.raises(UpdateUnsupported) as info:
+        client.update_person(created, {"name": "新姓"})
+
+    assert info.value.code == "senselink_update_unsupported" and info.value.permanent
+    assert "更新API" in info.value.message
 
 
 def test_delete_person(sb, client):
     created = client.create_person(PersonData("1001", "削除　予定", None, None, None))
 
-    client.delete_person(created.id)
+    client.delete_person(created)
 
-    assert created.id not in sb.senselink.persons
+    assert created not in sb.senselink.persons
     assert sb.request_counts()[DELETE] == 1
     with pytest.raises(ApiError) as info:
-        client.delete_person(created.id)
+        client.delete_person(created)
     assert info.value.remote_code == 30004
 
 
@@ -497,8 +523,8 @@ def test_no_call_raises_anything_but_connector_errors(sb, client):
         "version": client.server_version,
         "user/list": client.list_persons,
         "/api/v1/user$": lambda: client.create_person(person),
-        "update": lambda: client.update_person(created.id, person),
-        "delete": lambda: client.delete_person(created.id),
+        "update": lambda: client.update_person(created, {"name": "対象"}),
+        "delete": lambda: client.delete_person(created),
         "record/list": lambda: list(client.iter_records(day=DAY)),
     }
     kinds = [

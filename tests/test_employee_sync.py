@@ -40,6 +40,7 @@ def test_mapping_field_by_field(world):
 
 
 def test_second_run_skips_unchanged_and_updates_a_changed_email(world):
+    configure(world.acme, update_persons=True)
     small_kot(world.sandbox, YAMADA, SATO)
     run_now(world.acme, SyncRun.Kind.EMPLOYEE)
     world.sandbox.kot.employee_by_code("0042")["emailAddresses"] = ["new@example.jp"]
@@ -82,13 +83,13 @@ def test_a_resigned_employee_is_not_created(world):
 
 
 def test_one_rejected_person_is_that_employees_error_and_the_rest_sync(world):
-    too_long = {**SATO, "emailAddresses": ["x" * 50 + "@example.jp"]}
-    small_kot(world.sandbox, YAMADA, too_long)
+    too_long_name = {**SATO, "first_name": "花" * 70}  # the sandbox holds names up to 64
+    small_kot(world.sandbox, YAMADA, too_long_name)
     run = run_now(world.acme, SyncRun.Kind.EMPLOYEE)
     assert run.status == SyncRun.Status.PARTIAL
     assert "0042" in persons(world.sandbox)
     [error] = run.errors.all()
-    assert error.employee_code == "A0004"
+    assert error.employee_code == "A0004" and error.code == "senselink_param_invalid"
     assert "A0004" in error.message
 
 

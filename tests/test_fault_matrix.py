@@ -165,7 +165,10 @@ def build_world(ctx: Ctx) -> dict:
     """
     sandbox = ctx.sandbox
     small_kot(sandbox, *EMPLOYEES)
-    configure(ctx.tenant, attendance_mode="clock_in_out", resigned_policy="keep")
+    # update_persons: person 0001 is out of date and must be corrected (support's switch).
+    configure(
+        ctx.tenant, attendance_mode="clock_in_out", resigned_policy="keep", update_persons=True
+    )
     only_records(sandbox, DAY, *recognitions())
     sandbox.kot.clear_punches()
     persons = sandbox.senselink

@@ -10,7 +10,7 @@ from django.db import connection
 from integrations.models import SyncRun
 from integrations.services.execution import execute_run
 from integrations.services.runs import claim_run, request_run
-from tests.sync_world import DAY
+from tests.sync_world import DAY, configure
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,7 @@ def test_two_workers_claiming_the_same_run_only_one_gets_it(world):
 
 
 def test_a_run_not_claimed_is_not_executed(world):
+    configure(world.acme, creation_guard_count=100)  # the sandbox's whole company: onboarding
     request = request_run(tenant=world.acme, kind="employee", enqueue=False)
     assert execute_run(run_id=request.run.pk).status == SyncRun.Status.SUCCESS
     # Delivered again (a redelivered task): nothing happens, nothing changes.

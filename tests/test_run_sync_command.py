@@ -6,12 +6,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from integrations.models import SyncRun
-from tests.sync_world import DAY, at, only_records, small_kot
+from tests.sync_world import DAY, at, configure, only_records, small_kot
 
 pytestmark = pytest.mark.django_db
 
 
 def test_employee_sync_succeeds_with_exit_zero(world, capsys):
+    configure(world.acme, creation_guard_count=100)  # the sandbox's whole company: onboarding
     call_command("run_sync", "employee", "--tenant", "acme")
     run = SyncRun.objects.get()
     out = capsys.readouterr().out

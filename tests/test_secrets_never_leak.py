@@ -28,7 +28,10 @@ def secret_world(world):
     world.sandbox.senselink.app_secret = SECRET
     world.acme.kot_access_token = TOKEN
     world.acme.save()
-    configure(world.acme, app_secret=SECRET, attendance_mode="clock_in_out")
+    # creation_guard_count: the first sync registers the sandbox's whole company (onboarding).
+    configure(
+        world.acme, app_secret=SECRET, attendance_mode="clock_in_out", creation_guard_count=100
+    )
     TermsConsent.objects.create(
         user=world.acme_user, tenant=world.acme, version=settings.TERMS_VERSION
     )

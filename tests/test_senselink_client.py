@@ -22,7 +22,14 @@ from connectors.errors import (
     ResponseFormatError,
     ServerError,
 )
-from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson, SlRecord
+from connectors.senselink import (
+    JST,
+    PersonData,
+    SenseLinkClient,
+    SlPerson,
+    SlRecord,
+    UpdateUnsupported,
+)
 from tests.conftest import Recorder
 
 URL = "https://link.example.jp/"
@@ -295,11 +302,15 @@ def test_person_list_as_pages_stops_after_a_short_page(recorder):
 
 
 @responses.activate
-def test_person_list_stops_when_server_ignores_paging(recorder):
+def test_person_list_that_repeats_a_page_is_an_error_not_the_end(recorder):
     responses.get(f"{API}/v1/user/list", json=ok({"list": [{"id": 1}, {"id": 2}]}))
     client = make_client(recorder)
 
-    assert [p.id for p in client.iter_persons(page_size=2)] == [1, 2]
+    with pytest.raises(ResponseFormatError) as info:
+        list(client.iter_persons(page_size=2))
+
+    assert info.value.code == "senselink_paging"
+    assert "同じページ" in info.value.message
     assert len(responses.calls) == 2
 
 
@@ -332,7 +343,7 @@ def test_create_person_posts_multipart_and_omits_empty_fields(recorder):
     )
     client = make_client(recorder)
 
-    person = client.create_person(
+    person_id = client.create_person(
         PersonData(
             job_number="0042",
             name="山田　太郎",
@@ -342,7 +353,7 @@ def test_create_person_posts_multipart_and_omits_empty_fields(recorder):
         )
     )
 
-    assert person.id == 77 and person.job_number == "0042"
+    assert person_id == 77
     assert multipart_fields(responses.calls[0]) == {
         "name": "山田　太郎",
         "jobNumber": "0042",
@@ -365,28 +376,97 @@ def test_create_person_is_never_retried(recorder):
 
 
 @responses.activate
-def test_create_person_with_unreadable_success_may_have_landed(recorder):
-    responses.post(f"{API}/v1/user", json=ok(None))
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [({"id": 5, "name": "x"}, 5), (5, 5), ("5", 5), (None, None), (True, None)],
+)
+def test_create_person_answers_the_person_an_id_null_or_true(recorder, data, expected):
+    responses.post(f"{API}/v1/user", json=ok(data))
+    assert (
+        make_client(recorder).create_person(PersonData("0042", "山田", None, None, None))
+        == expected
+    )
+
+
+@responses.activate
+@pytest.mark.parametrize("data", [False, "five", [{"id": 5}], {"name": "no id"}])
+def test_create_person_with_unreadable_success_may_have_landed(recorder, data):
+    responses.post(f"{API}/v1/user", json=ok(data))
     with pytest.raises(ResponseFormatError) as info:
         make_client(recorder).create_person(PersonData("0042", "山田", None, None, None))
     assert info.value.may_have_landed is True
 
 
 @responses.activate
-def test_update_person_sends_every_field_and_clears_with_empty_strings(recorder):
+def test_create_person_sends_each_group_id(recorder):
+    responses.post(f"{API}/v1/user", json=ok(None))
+    make_client(recorder).create_person(
+        PersonData("0042", "山田", None, None, None), groups=(3, 12)
+    )
+    body = responses.calls[0].request.body
+    assert (
+        body.count(b'name="groups"') == 2 and b"\r\n\r\n3\r\n" in body and b"\r\n\r\n12\r\n" in body
+    )
+
+
+@responses.activate
+def test_update_person_sends_only_the_given_fields(recorder):
     responses.post(f"{API}/v1/user/update/77", json=ok(None))
     client = make_client(recorder)
 
-    client.update_person(77, PersonData("0042", "山田　太郎", None, date(2022, 4, 1), None))
+    client.update_person(77, {"entryTime": "2022-04-01"})
 
-    assert multipart_fields(responses.calls[0]) == {
-        "name": "山田　太郎",
-        "jobNumber": "0042",
-        "birthday": "",
-        "entryTime": "2022-04-01",
-        "mail": "",
-    }
+    assert multipart_fields(responses.calls[0]) == {"entryTime": "2022-04-01"}
     assert client.calls == {"POST /api/v1/user/update/{id}": 1}
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    "changes",
+    [{"mail": ""}, {"birthday": ""}, {"groups": "1"}, {"jobNumber": "1"}, {"avatarFile": "x"}],
+)
+def test_update_person_refuses_what_the_portal_must_never_send(recorder, changes):
+    client = make_client(recorder)
+    with pytest.raises(ApiError) as info:
+        client.update_person(77, changes)
+    assert info.value.code == "senselink_field_invalid" and info.value.permanent
+    assert len(responses.calls) == 0
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"code": 404, "message": "Not Found"}, 404),
+        ({"code": 404, "message": "Not Found"}, 200),
+        ({"code": 500, "message": "No handler found for POST /api/v1/user/update/77"}, 200),
+        (None, 404),
+        (None, 405),
+    ],
+)
+def test_an_unknown_update_endpoint_is_unsupported(recorder, answer, status):
+    if answer is None:
+        responses.post(f"{API}/v1/user/update/77", status=status, body="<html>nope</html>")
+    else:
+        responses.post(f"{API}/v1/user/update/77", status=status, json=answer)
+    with pytest.raises(UpdateUnsupported):
+        make_client(recorder, max_retries=0).update_person(77, {"name": "山田"})
+
+
+@responses.activate
+@pytest.mark.parametrize(
+    ("answer", "status"),
+    [
+        ({"code": 30004, "message": "user not exist"}, 200),
+        ({"code": 30004, "message": "user not found"}, 404),
+        ({"code": 50000, "message": "User Not Found"}, 200),
+    ],
+)
+def test_an_update_of_an_unknown_person_is_not_unsupported(recorder, answer, status):
+    responses.post(f"{API}/v1/user/update/77", status=status, json=answer)
+    with pytest.raises(ApiError) as info:
+        make_client(recorder, max_retries=0).update_person(77, {"name": "山田"})
+    assert not isinstance(info.value, UpdateUnsupported)
 
 
 @responses.activate
@@ -426,8 +506,9 @@ def test_records_page_until_a_short_page(recorder):
     assert rest[-1].job_number is None
     calls = [query(c) for c in responses.calls]
     assert [c["page"] for c in calls] == ["1", "2"]
-    assert calls[0]["date_time_from"] == "2026-11-24 00:00:00"
-    assert calls[0]["date_time_to"] == "2026-11-24 23:59:59"
+    # The day widened by the margin (3 hours) on both sides; records are kept by sign_time.
+    assert calls[0]["date_time_from"] == "2026-11-23 21:00:00"
+    assert calls[0]["date_time_to"] == "2026-11-25 02:59:59"
     assert (calls[0]["size"], calls[0]["type"]) == ("2", "1")
 
 

@@ -40,6 +40,9 @@ def form_data(world, **changes) -> dict:
         "resigned_policy": "keep",
         "deletion_guard_count": "10",
         "deletion_guard_percent": "20",
+        "creation_guard_count": "10",
+        "creation_guard_percent": "20",
+        "person_group_ids": "",
         "action": "save",
     }
     data.update(changes)

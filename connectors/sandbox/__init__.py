@@ -12,13 +12,14 @@ changed while they run.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
+from typing import Any
 
 from . import data
 from .faults import Faults
 from .kot import KotApp, KotState, SandboxClock
-from .senselink import SenseLinkApp, SenseLinkState
+from .senselink import READINGS, SenseLinkApp, SenseLinkState
 from .server import Runtime, Served
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "SENSELINK_APP_SECRET",
     "Faults",
     "KotState",
+    "READINGS",
     "Sandbox",
     "SandboxClock",
     "SenseLinkState",
@@ -53,6 +55,7 @@ class Sandbox:
         latency: float,
         recognitions_per_employee: int | None,
         now: Callable[[], datetime] | None,
+        senselink: SenseLinkModes = None,
     ) -> None:
         self.seed = seed
         self.kot_token = KOT_TOKEN
@@ -70,6 +73,7 @@ class Sandbox:
             employees=self._current_employees,
             recognitions_per_employee=recognitions_per_employee,
         )
+        apply_senselink_modes(self.senselink, senselink)
         self._kot_server = Served(KotApp(self.kot, self.clock), self._runtime, host, kot_port)
         try:
             self._senselink_server = Served(
@@ -129,6 +133,20 @@ class Sandbox:
         return f"<Sandbox kot={self.kot_url} senselink={self.senselink_url} seed={self.seed}>"
 
 
+SenseLinkModes = str | Iterable[str] | dict[str, Any] | None
+
+
+def apply_senselink_modes(state: SenseLinkState, modes: SenseLinkModes) -> None:
+    """Reading names (READINGS) or a dict of switches (SenseLinkState.configure)."""
+    if not modes:
+        return
+    if isinstance(modes, dict):
+        state.configure(**modes)
+        return
+    for name in [modes] if isinstance(modes, str) else modes:
+        state.apply_reading(name)
+
+
 def start_sandbox(
     *,
     employees: int = 50,
@@ -140,11 +158,13 @@ def start_sandbox(
     latency: float = 0.0,
     recognitions_per_employee: int | None = None,
     now: Callable[[], datetime] | None = None,
+    senselink: SenseLinkModes = None,
 ) -> Sandbox:
     """Start both fake servers (port 0: a free port) and return the running Sandbox.
 
     `day` is the reference "today" of the generated data (resignations lie before it), by default
-    today in JST on the KOT clock; `now` replaces the real time of that clock.
+    today in JST on the KOT clock; `now` replaces the real time of that clock. `senselink`
+    names the SenseLink readings to take (READINGS), or gives switches as a dict.
     """
     return Sandbox(
         employees=employees,
@@ -156,4 +176,5 @@ def start_sandbox(
         latency=latency,
         recognitions_per_employee=recognitions_per_employee,
         now=now,
+        senselink=senselink,
     )

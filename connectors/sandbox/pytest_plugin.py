@@ -18,9 +18,14 @@ from . import Sandbox, start_sandbox
 
 
 @pytest.fixture
-def sandbox() -> Iterator[Sandbox]:
-    """A running sandbox with the default data (50 employees, seed 1)."""
-    running = start_sandbox()
+def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
+    """A running sandbox with the default data (50 employees, seed 1).
+
+    Parametrize it indirectly with SenseLink reading names (or switches) to run a test under
+    another reading of the contract: ``@pytest.mark.parametrize("sandbox", ["update-replaces"],
+    indirect=True)``.
+    """
+    running = start_sandbox(senselink=getattr(request, "param", None))
     try:
         yield running
     finally:

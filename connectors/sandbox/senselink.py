@@ -9,6 +9,7 @@ Every call must be signed (query ``app_key``, ``timestamp`` in ms, ``sign`` = md
 10004  "app key not exist"     missing or unknown ``app_key``
 10005  "timestamp expired"     missing, non-numeric or outside ``timestamp_window_ms``
 10003  "sign error"            missing or wrong ``sign`` (lowercase hex only)
+10010  "api no permission"     the App Key is limited to other APIs (``allowed_apis``)
 30001  "Param Invalid"         bad parameters or person fields (the one documented code)
 30002  "job number exists"     create/update with another person's ``jobNumber``
 30004  "user not exist"        update/delete of an unknown person id
@@ -17,17 +18,25 @@ Every call must be signed (query ``app_key``, ``timestamp`` in ms, ``sign`` = md
 Person create/update accept only multipart/form-data (camelCase fields); ``""`` clears a field on
 update. Records are generated per day on demand from (seed, day) and the KOT employees of the
 moment; a record's ``user_id`` is the SenseLink person's id when one with that number exists.
+
+The public contract leaves many points open; ``READINGS`` names the other readings the sandbox
+can take (``SenseLinkState.configure`` or ``start_sandbox(senselink=...)``, ``manage.py sandbox
+--senselink-reading``): page sizes clamped, lists without ``total`` or as bare arrays, persons
+without a job-number field, create answers without the person, an update that replaces the
+whole record or does not exist, strict field rules, and a server that ignores ``page``.
 """
 
 from __future__ import annotations
 
+import base64
 import bisect
 import hashlib
+import random
 import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from . import data
@@ -42,6 +51,7 @@ SIGN_ERROR = (10003, "sign error")
 PARAM_INVALID = (30001, "Param Invalid")
 JOB_NUMBER_EXISTS = (30002, "job number exists")
 USER_NOT_EXIST = (30004, "user not exist")
+API_NOT_ALLOWED = (10010, "api no permission")
 
 # form field -> (person field, max length or None)
 PERSON_FIELDS = {
@@ -57,6 +67,34 @@ PERSON_FIELDS = {
     "departmentId": ("department_id", None),
     "groups": ("groups", None),
 }
+# The manual allows "" only for these (v2.3.1p 2.4.1); strict mode refuses it elsewhere.
+EMPTY_ALLOWED = {"jobNumber", "icNumber", "mobile", "remark"}
+# Data fields an update in "replace" mode clears unless sent (the photo included).
+REPLACED_FIELDS = (
+    "name",
+    "job_number",
+    "birthday",
+    "entry_time",
+    "mail",
+    "mobile",
+    "ic_number",
+    "remark",
+    "gender",
+    "department_id",
+    "groups",
+    "avatar",
+)
+CAMEL_CASE = {
+    "job_number": "jobNumber",
+    "entry_time": "entryTime",
+    "ic_number": "icNumber",
+    "department_id": "departmentId",
+}
+INITIAL_GROUPS = [
+    {"id": 1, "name": "社員", "type": 1},
+    {"id": 2, "name": "来訪者", "type": 2},
+    {"id": 3, "name": "本社入口", "type": 1},
+]
 RECORD_TYPES = {1, 2, 3, 5}
 MAX_RECORD_PAGE_SIZE = 100
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -114,7 +152,25 @@ class SenseLinkState:
         self.allowed_ips: set[str] | None = None
         self.timestamp_window_ms = 300_000
         self.clock: Callable[[], float] = time.time  # seconds; for the timestamp window
-        self.person_list_shape = "page"  # or "array": data is a plain array of every person
+        # The readings of what the public contract leaves open (see READINGS / configure).
+        self.person_list_shape = "page"  # "page" (with total) | "page_no_total" | "array"
+        # How persons are listed: "snake_case" | "camelCase" | "no_job_number" | "no_avatar" |
+        # "encrypted_contacts" (mail and mobile as AES-like ciphertext, as some servers answer)
+        self.person_fields = "snake_case"
+        self.page_size_cap: int | None = None  # lists answer at most this many, and say so
+        self.paging = "normal"  # or "ignored": every page is the first one, shuffled
+        self.create_answer = "person"  # "person" | "id" | "null" | "true"
+        self.update_mode = "merge"  # "merge" | "replace" | "unsupported"
+        self.strict_fields = False  # refuse "" where the manual does not allow it
+        # The zone (hours east of UTC) the record query's local times are read in: the tenant's
+        # SenseLink's, which need not be JST.
+        self.record_zone_hours = 9
+        # An App Key limited to chosen APIs: route templates it may call (None: every one).
+        self.allowed_apis: frozenset[str] | None = None
+        self.groups: dict[int, dict[str, Any]] = {g["id"]: dict(g) for g in INITIAL_GROUPS}
+        # Every person form received, as sent: ("create" | "update", [(field, value), ...]).
+        self.received_forms: list[tuple[str, list[tuple[str, str]]]] = []
+        self._shuffle = random.Random(seed)
         self.persons: dict[int, dict[str, Any]] = {p["id"]: p for p in data.initial_persons()}
         self._number_index: dict[str, int] = {}
         self._sorted_ids: tuple[tuple, list[int]] = ((), [])
@@ -123,6 +179,49 @@ class SenseLinkState:
         self.next_person_id = 10001
         self._employees = employees
         self._days: dict[date, _DayIndex] = {}
+
+    def configure(self, **switches: Any) -> None:
+        """Set reading switches by name (see READINGS), refusing unknown names and values."""
+        with self.lock:
+            for name, value in switches.items():
+                allowed = SWITCHES.get(name)
+                if allowed is None:
+                    raise ValueError(f"unknown SenseLink sandbox switch {name!r}")
+                if allowed is not None and not allowed(value):
+                    raise ValueError(f"bad value {value!r} for SenseLink sandbox switch {name!r}")
+                setattr(self, name, value)
+
+    def apply_reading(self, name: str) -> None:
+        """Take one of the named readings (READINGS)."""
+        if name not in READINGS:
+            raise ValueError(
+                f"unknown SenseLink reading {name!r}; expected one of {sorted(READINGS)}"
+            )
+        self.configure(**READINGS[name].switches)
+
+    def page_size(self, asked: int) -> int:
+        return min(asked, self.page_size_cap) if self.page_size_cap else asked
+
+    def shuffled(self, rows: list[Any]) -> list[Any]:
+        rows = list(rows)
+        self._shuffle.shuffle(rows)
+        return rows
+
+    def listed(self, person: dict[str, Any]) -> dict[str, Any]:
+        """A person as the person list shows it, in the configured spelling."""
+        person = dict(person)
+        if self.person_fields == "no_job_number":
+            person.pop("job_number", None)
+        elif self.person_fields == "no_avatar":
+            person.pop("avatar", None)
+        elif self.person_fields == "encrypted_contacts":
+            for name in ("mail", "mobile"):
+                if person.get(name):
+                    digest = hashlib.sha256(f"aes:{person[name]}".encode()).digest()
+                    person[name] = base64.b64encode(digest).decode()
+        elif self.person_fields == "camelCase":
+            person = {CAMEL_CASE.get(k, k): v for k, v in person.items()}
+        return person
 
     # --- persons ---------------------------------------------------------------------------
     def persons_by_job_number(self) -> dict[str, dict[str, Any]]:
@@ -376,9 +475,14 @@ class SenseLinkApp(App):
         self.add_route("POST", "/api/v1/user/update/{id}", self.update_person)
         self.add_route("GET", "/api/v1/user/delete/{id}", self.delete_person)
         self.add_route("GET", "/api/v5/record/list", self.list_records)
+        self.add_route("GET", "/api/v1/group", self.list_groups)
 
     def handle(self, route: Any, request: Request) -> Response:
         rejection = self.check_signature(request)
+        if rejection is None:
+            allowed = self.state.allowed_apis
+            if allowed is not None and route.template not in allowed:
+                rejection = failure(API_NOT_ALLOWED)
         return rejection or route.func(request)
 
     def check_signature(self, request: Request) -> Response | None:
@@ -417,35 +521,86 @@ class SenseLinkApp(App):
         user_type = self._int(request.query, "type", None)
         if page < 1 or size < 1 or user_type == -1:
             return failure(PARAM_INVALID)
+        state = self.state
+        with state.lock:
+            ids = state.sorted_person_ids(user_type)
+            if state.person_list_shape == "array":
+                return envelope([state.listed(state.persons[pid]) for pid in ids])
+            size = state.page_size(size)
+            if state.paging == "ignored":
+                chosen = state.shuffled(state.listed(state.persons[pid]) for pid in ids[:size])
+            else:
+                start = (page - 1) * size
+                chosen = [state.listed(state.persons[pid]) for pid in ids[start : start + size]]
+            body: dict[str, Any] = {"list": chosen, "page_num": page, "page_size": size}
+            if state.person_list_shape == "page":
+                body["total"] = len(ids)
+        return envelope(body)
+
+    def list_groups(self, request: Request) -> Response:
+        page = self._int(request.query, "page", 1)
+        size = self._int(request.query, "size", 20)
+        if page < 1 or size < 1:
+            return failure(PARAM_INVALID)
         with self.state.lock:
-            ids = self.state.sorted_person_ids(user_type)
-            shape = self.state.person_list_shape
-            if shape == "array":
-                return envelope([dict(self.state.persons[pid]) for pid in ids])
-            start = (page - 1) * size
-            chosen = [dict(self.state.persons[pid]) for pid in ids[start : start + size]]
-        return envelope({"list": chosen, "page_num": page, "page_size": size, "total": len(ids)})
+            groups = sorted(self.state.groups.values(), key=lambda g: -g["id"])  # id descending
+            size = self.state.page_size(size)
+            chosen = [dict(g) for g in groups[(page - 1) * size : page * size]]
+        return envelope({"data": chosen, "page_num": page, "page_size": size, "total": len(groups)})
+
+    def _keep(self, action: str, form: dict[str, list[str]] | None) -> None:
+        if form is not None:
+            with self.state.lock:
+                if len(self.state.received_forms) < 100_000:
+                    parts = [(name, value) for name, values in form.items() for value in values]
+                    self.state.received_forms.append((action, parts))
 
     def create_person(self, request: Request) -> Response:
         form = parse_form(request)
-        changes = person_changes(form) if form is not None else None
+        self._keep("create", form)
+        changes = self._changes(form)
         if changes is None or not changes.get("name"):
             return failure(PARAM_INVALID)
         with self.state.lock:
+            if any(g not in self.state.groups for g in changes.get("groups") or []):
+                return failure(PARAM_INVALID)
             number = changes.get("job_number")
             if number and self.state.owner_of(number) is not None:
                 return failure(JOB_NUMBER_EXISTS)
             changes.setdefault("groups", [])
             person = self.state.add_person(**changes)
-            return envelope(dict(person))
+            answer = self.state.create_answer
+        if answer == "id":
+            return envelope(person["id"])
+        if answer == "null":
+            return envelope(None)
+        if answer == "true":
+            return envelope(True)
+        return envelope(dict(person))
+
+    def _changes(self, form: dict[str, list[str]] | None) -> dict[str, Any] | None:
+        """Validated person fields of a form, or None; strict mode also refuses "" where the
+        manual does not allow it and any field the manual does not name."""
+        if form is None:
+            return None
+        if self.state.strict_fields:
+            for name, values in form.items():
+                if name not in PERSON_FIELDS and name != "avatarFile":
+                    return None
+                if name not in EMPTY_ALLOWED and name != "groups" and "" in values:
+                    return None
+        return person_changes(form)
 
     def _person_id(self, request: Request) -> int | None:
         raw = request.params["id"]
         return int(raw) if raw.isdigit() else None
 
     def update_person(self, request: Request) -> Response:
+        if self.state.update_mode == "unsupported":
+            return self.not_found(request)
         form = parse_form(request)
-        changes = person_changes(form) if form is not None else None
+        self._keep("update", form)
+        changes = self._changes(form)
         if changes is None or ("name" in changes and not changes["name"]):
             return failure(PARAM_INVALID)
         if changes.get("groups") is None and "groups" in changes:
@@ -458,6 +613,10 @@ class SenseLinkApp(App):
             owner = self.state.owner_of(number) if number else None
             if owner is not None and owner["id"] != person["id"]:
                 return failure(JOB_NUMBER_EXISTS)
+            if self.state.update_mode == "replace":
+                # The whole record is replaced by what was sent: the rest is cleared.
+                for name in REPLACED_FIELDS:
+                    person[name] = [] if name == "groups" else ("" if name == "name" else None)
             person.update(changes)
             self.state._index_person(person, added=False)
             return envelope(dict(person))
@@ -474,20 +633,29 @@ class SenseLinkApp(App):
         page = self._int(query, "page", 1)
         size = self._int(query, "size", 20)
         user_type = self._int(query, "type", None)
+        zone = timezone(timedelta(hours=self.state.record_zone_hours))
         try:
             start = datetime.strptime(query.get("date_time_from", ""), TIME_FORMAT).replace(
-                tzinfo=JST
+                tzinfo=zone
             )
-            end = datetime.strptime(query.get("date_time_to", ""), TIME_FORMAT).replace(tzinfo=JST)
+            end = datetime.strptime(query.get("date_time_to", ""), TIME_FORMAT).replace(tzinfo=zone)
         except ValueError:
             return failure(PARAM_INVALID)
         if page < 1 or not 1 <= size <= MAX_RECORD_PAGE_SIZE or end < start:
             return failure(PARAM_INVALID)
         if user_type is not None and user_type not in RECORD_TYPES:
             return failure(PARAM_INVALID)
+        size = self.state.page_size(size)
+        ignored = self.state.paging == "ignored"
         rows = self.state.query_records(
-            int(start.timestamp()), int(end.timestamp()), user_type, (page - 1) * size, size
+            int(start.timestamp()),
+            int(end.timestamp()),
+            user_type,
+            0 if ignored else (page - 1) * size,
+            size,
         )
+        if ignored:
+            rows = self.state.shuffled(rows)
         return envelope({"list": rows, "page_num": page, "page_size": size})
 
     # --- faults ------------------------------------------------------------------------------
@@ -536,3 +704,97 @@ class SenseLinkApp(App):
             return response
         payload["code"] = "200"
         return response
+
+
+# ---------------------------------------------------------------------------------- readings
+
+
+def _one_of(*values: Any) -> Callable[[Any], bool]:
+    return lambda value: value in values
+
+
+SWITCHES: dict[str, Callable[[Any], bool]] = {
+    "person_list_shape": _one_of("page", "page_no_total", "array"),
+    "person_fields": _one_of(
+        "snake_case", "camelCase", "no_job_number", "no_avatar", "encrypted_contacts"
+    ),
+    "page_size_cap": lambda v: v is None or (isinstance(v, int) and 1 <= v <= 100),
+    "paging": _one_of("normal", "ignored"),
+    "create_answer": _one_of("person", "id", "null", "true"),
+    "update_mode": _one_of("merge", "replace", "unsupported"),
+    "strict_fields": _one_of(True, False),
+    "allowed_apis": lambda v: v is None or isinstance(v, (set, frozenset)),
+    "record_zone_hours": lambda v: isinstance(v, int) and -12 <= v <= 14,
+}
+# What a key limited to the sync's own APIs may call (no version, no group list).
+SYNC_APIS = frozenset(
+    {
+        "/api/v1/user/list",
+        "/api/v1/user",
+        "/api/v1/user/update/{id}",
+        "/api/v1/user/delete/{id}",
+        "/api/v5/record/list",
+    }
+)
+
+
+class Reading:
+    """One reading of an open point of the contract: the switches and what they mean."""
+
+    def __init__(self, description: str, **switches: Any) -> None:
+        self.description = description
+        self.switches = switches
+
+
+READINGS: dict[str, Reading] = {
+    "documented": Reading("our reading: pages of what was asked with a total, snake_case, merge"),
+    "clamped-pages": Reading(
+        "every list answers at most 50 per page (asked 100) and echoes page_size 50",
+        page_size_cap=50,
+    ),
+    "persons-without-total": Reading(
+        "the person list is a page object without total", person_list_shape="page_no_total"
+    ),
+    "persons-bare-array": Reading(
+        "the person list is a bare array of every person", person_list_shape="array"
+    ),
+    "persons-camelcase": Reading(
+        "persons listed in camelCase (jobNumber, entryTime)", person_fields="camelCase"
+    ),
+    "persons-without-job-number": Reading(
+        "persons listed without any job-number field", person_fields="no_job_number"
+    ),
+    "persons-without-photo": Reading(
+        "persons listed without the photo field (avatar)", person_fields="no_avatar"
+    ),
+    "persons-encrypted-contacts": Reading(
+        "persons listed with mail and mobile encrypted (a v3 decrypt API exists for them)",
+        person_fields="encrypted_contacts",
+    ),
+    "create-answers-id": Reading("a create answers data = the new id", create_answer="id"),
+    "create-answers-null": Reading("a create answers data = null", create_answer="null"),
+    "create-answers-true": Reading("a create answers data = true", create_answer="true"),
+    "update-replaces": Reading(
+        "an update replaces the whole record: fields not sent are cleared, the photo included",
+        update_mode="replace",
+    ),
+    "update-unsupported": Reading(
+        "the update endpoint does not exist (HTTP 404)", update_mode="unsupported"
+    ),
+    "strict-fields": Reading(
+        'the manual\'s field rules to the letter: "" only for icNumber, jobNumber, mobile, '
+        "remark; unknown fields refused",
+        strict_fields=True,
+    ),
+    "records-local-time-utc8": Reading(
+        "the record query's local times are read as UTC+8 (a server set to China time)",
+        record_zone_hours=8,
+    ),
+    "key-limited": Reading(
+        "the App Key may call only the sync's APIs (no version, no group list)",
+        allowed_apis=SYNC_APIS,
+    ),
+    "pages-ignored": Reading(
+        "every list ignores page and answers its first page, shuffled", paging="ignored"
+    ),
+}

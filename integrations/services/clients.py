@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 
 from connectors.kot import KotClient
@@ -27,6 +29,8 @@ def senselink_client(setting: ConnectSetting) -> SenseLinkClient:
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         rate=settings.SENSELINK_RATE_LIMIT or None,
         timeout=_timeout(),
+        max_pages=settings.SENSELINK_MAX_PAGES,
+        record_margin=timedelta(hours=settings.SENSELINK_RECORD_MARGIN_HOURS),
     )
 
 

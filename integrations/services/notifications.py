@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone, translation
 
-from ..models import SyncRun
+from ..models import SyncError, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,8 @@ def body_for(run: SyncRun) -> str:
         lines += ["", "エラー詳細:"]
         for error in errors[:MAX_ERROR_LINES]:
             code = error.employee_code or "-"
-            lines.append(f"- 従業員コード:{code} {error.message}")
+            warning = "(警告) " if error.severity == SyncError.Severity.WARNING else ""
+            lines.append(f"- {warning}従業員コード:{code} {error.message}")
         if len(errors) > MAX_ERROR_LINES:
             more = run.errors.count() - MAX_ERROR_LINES
             lines.append(f"ほか{more}件。すべてのエラーは連携ログでご確認ください。")

@@ -12,7 +12,12 @@ from connectors.errors import ConnectorError
 from ..models import SyncRun, Tenant
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
-from .employee_sync import FIELD_LABELS, SyncAborted, plan_employee_sync
+from .employee_sync import (
+    FIELD_LABELS,
+    SyncAborted,
+    check_guards,
+    plan_employee_sync,
+)
 
 
 @dataclass
@@ -22,6 +27,7 @@ class Preview:
     kind: str
     counts: dict[str, int] = field(default_factory=dict)
     lines: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)  # what the run would stop on, or warn of
     error: str = ""
 
 
@@ -49,22 +55,56 @@ def preview_sync(
     return preview
 
 
+NO_GROUP_NOTICE = (
+    "登録先の人員グループが指定されていないため、新しく登録する人員はどの人員グループにも入らず、"
+    "どの端末でも認識されません。連携設定で人員グループを指定するか、登録後にSenseLinkで"
+    "グループに追加してください。"
+)
+
+
 def _employee(preview, kot, senselink, setting, limit):
     plan = plan_employee_sync(
-        kot=kot, senselink=senselink, setting=setting, today=timezone.localdate()
+        kot=kot, senselink=senselink, setting=setting, today=timezone.localdate(), guards=False
     )
+    try:
+        check_guards(plan, setting, allow_mass_create=False)
+    except SyncAborted as exc:
+        preview.notices.append(f"この内容では実行時に停止します: {exc.message}")
+    if plan.creates and not plan.groups:
+        preview.notices.append(NO_GROUP_NOTICE)
+    if plan.outdated:
+        preview.notices.append(
+            f"KING OF TIMEと内容が異なる人員が{len(plan.outdated)}人いますが、既存の人員を更新しない"
+            "設定のため更新しません(設定の変更はサポートにご依頼ください)。"
+        )
     preview.counts = {
         "create": len(plan.creates),
         "update": len(plan.updates),
+        "outdated": len(plan.outdated),
         "delete": len(plan.deletes),
         "skip": plan.skipped,
+        "error": len(plan.problems),
     }
-    lines = [f"登録: 従業員コード:{d.job_number} {d.name}" for d in plan.creates]
+
+    def fields(update):
+        return "、".join(FIELD_LABELS[f] for f in update.changed)
+
+    lines = [
+        f"登録: 従業員コード:{d.job_number} {d.name}"
+        + (
+            "(メールアドレスは長すぎるため登録しません)"
+            if d.job_number in plan.mail_dropped
+            else ""
+        )
+        for d in plan.creates
+    ]
+    lines += [f"更新: 従業員コード:{u.data.job_number} ({fields(u)})" for u in plan.updates]
     lines += [
-        f"更新: 従業員コード:{u.data.job_number} ({'、'.join(FIELD_LABELS[f] for f in u.changed)})"
-        for u in plan.updates
+        f"差分あり(更新しない設定): 従業員コード:{u.data.job_number} ({fields(u)})"
+        for u in plan.outdated
     ]
     lines += [f"削除: 従業員コード:{p.job_number} {p.name}" for p in plan.deletes]
+    lines += [f"エラー: {p.message}" for p in plan.problems]
     preview.lines = lines[:limit]
 
 

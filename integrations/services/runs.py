@@ -63,11 +63,14 @@ def request_run(
     rerun_of: SyncRun | None = None,
     slot: datetime | None = None,
     enqueue: bool = True,
+    allow_mass_create: bool = False,
 ) -> RunRequest:
     """Create a queued run (or join the same work already queued or running) and enqueue it.
 
     The run is handed to the cluster after the surrounding transaction commits. Inside a KOT
     forbidden window the run waits for the window's end, and the message says so.
+    ``allow_mass_create`` (support's override of the creation guard) is given to the new run, or
+    to the employee run it joins while that one has not started yet.
     """
     if not tenant.is_active:
         raise RunRefused("ご利用申込が有効でないため、連携を実行できません。")
@@ -90,6 +93,22 @@ def request_run(
         )
     if slot is None:
         existing = _active_duplicate(tenant=tenant, kind=kind, target_date=target_date)
+        if existing is not None and allow_mass_create:
+            granted = SyncRun.objects.filter(
+                pk=existing.pk, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING]
+            ).update(allow_mass_create=True)
+            existing.refresh_from_db()
+            return RunRequest(
+                run=existing,
+                created=False,
+                message=f"{describe(existing)} は既に{existing.get_status_display()}です。"
+                + (
+                    "この実行で一括登録の上限を超えて登録できるようにしました。"
+                    if granted
+                    else "実行中のため上限の解除は反映できません。終了後にもう一度操作してください。"
+                ),
+                notices=notices,
+            )
         if existing is not None:
             return RunRequest(
                 run=existing,
@@ -114,6 +133,7 @@ def request_run(
         triggered_by_label=label or SyncRun.Trigger(trigger).label,
         rerun_of=rerun_of,
         slot=slot,
+        allow_mass_create=allow_mass_create,
         created_at=now,
         not_before=end,
         message=window_wait_message(end) if end else "",
@@ -202,12 +222,17 @@ class Heartbeat:
 
 @dataclass
 class Outcome:
-    """The result of one attempt of a sync, written to the run in one update."""
+    """The result of one attempt of a sync, written to the run in one update.
+
+    ``errors`` holds errors and warnings; only errors make a run PARTIAL or FAILURE and count
+    as failed.
+    """
 
     created: int = 0
     updated: int = 0
     deleted: int = 0
     skipped: int = 0
+    not_updated: int = 0  # differing persons left as they are (updates off or stopped)
     errors: list[SyncError] = field(default_factory=list)
     message: str = ""
     achieved: int = 0  # items that ended right (done now or already right)
@@ -215,9 +240,20 @@ class Outcome:
     def add_error(self, **fields) -> None:
         self.errors.append(SyncError(**fields))
 
+    def add_warning(self, **fields) -> None:
+        self.errors.append(SyncError(severity=SyncError.Severity.WARNING, **fields))
+
+    @property
+    def failures(self) -> list[SyncError]:
+        return [e for e in self.errors if e.severity != SyncError.Severity.WARNING]
+
+    @property
+    def warnings(self) -> list[SyncError]:
+        return [e for e in self.errors if e.severity == SyncError.Severity.WARNING]
+
     @property
     def status(self) -> str:
-        if not self.errors:
+        if not self.failures:
             return SyncRun.Status.SUCCESS
         if self.achieved or self.created or self.updated or self.deleted or self.skipped:
             return SyncRun.Status.PARTIAL
@@ -238,7 +274,9 @@ def finish_run(*, run: SyncRun, outcome: Outcome) -> SyncRun:
             updated_count=outcome.updated,
             deleted_count=outcome.deleted,
             skipped_count=outcome.skipped,
-            failed_count=len(outcome.errors),
+            not_updated_count=outcome.not_updated,
+            failed_count=len(outcome.failures),
+            warning_count=len(outcome.warnings),
             message=outcome.message,
             error_type=SyncRun.ErrorType.NONE,
         )
@@ -262,7 +300,9 @@ def fail_run(
             finished_at=now,
             error_type=error_type,
             message=message,
-            failed_count=len(errors),
+            failed_count=sum(e.severity != SyncError.Severity.WARNING for e in errors),
+            warning_count=sum(e.severity == SyncError.Severity.WARNING for e in errors),
+            not_updated_count=outcome.not_updated if outcome else 0,
             created_count=outcome.created if outcome else 0,
             updated_count=outcome.updated if outcome else 0,
             deleted_count=outcome.deleted if outcome else 0,

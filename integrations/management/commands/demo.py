@@ -11,6 +11,13 @@ from connectors.sandbox import KOT_TOKEN, SENSELINK_APP_KEY, SENSELINK_APP_SECRE
 from integrations.models import ConnectSetting, Tenant, TenantMembership
 
 TENANT_USER = ("demo", "demo-portal-2026")
+# The sandbox's person group "社員" (id 1), so that the demo's new persons reach the terminals.
+DEMO_PERSON_GROUPS = "1"
+# The sandbox starts with 3 hand-registered persons and 50 KOT employees: the first employee
+# sync registers ~47 at once, which the default creation guard (10 persons and 20 %) would stop.
+# The demo tenant allows its first sync through; a real tenant's first sync is let through once
+# by support ("この実行のみ上限を超えて登録") or by raising these limits.
+DEMO_CREATION_GUARD_COUNT = 200
 SUPPORT_USER = ("support", "support-portal-2026")
 
 
@@ -41,6 +48,8 @@ class Command(BaseCommand):
                     "senselink_url": f"http://127.0.0.1:{senselink_port}/",
                     "app_key": SENSELINK_APP_KEY,
                     "app_secret": SENSELINK_APP_SECRET,
+                    "person_group_ids": DEMO_PERSON_GROUPS,
+                    "creation_guard_count": DEMO_CREATION_GUARD_COUNT,
                 },
             )
             user, created = User.objects.get_or_create(username=TENANT_USER[0])

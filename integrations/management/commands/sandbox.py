@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from connectors.sandbox import start_sandbox
+from connectors.sandbox import READINGS, start_sandbox
 from connectors.sandbox.data import JST
 
 OFFSET = re.compile(r"^(?P<sign>[+-]?)(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
@@ -51,6 +51,15 @@ class Command(BaseCommand):
             default=None,
             help="records per employee and day (default 1-4)",
         )
+        parser.add_argument(
+            "--senselink-reading",
+            action="append",
+            choices=sorted(READINGS),
+            default=[],
+            metavar="NAME",
+            help="take another reading of SenseLink's open points (repeatable): "
+            + "; ".join(f"{name}: {r.description}" for name, r in READINGS.items()),
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -82,9 +91,11 @@ class Command(BaseCommand):
                 senselink_port=options["senselink_port"],
                 latency=options["latency_ms"] / 1000,
                 recognitions_per_employee=options["recognitions"],
+                senselink=options["senselink_reading"],
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
+        self._readings = options["senselink_reading"]
         try:
             if pinned is not None:
                 sandbox.clock.set(pinned)
@@ -105,6 +116,8 @@ class Command(BaseCommand):
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
+        if options_readings := getattr(self, "_readings", None):
+            out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
             f"  data: {len(sandbox.kot.employees)} KOT employees, "
             f"{len(sandbox.senselink.persons)} SenseLink persons, seed {sandbox.seed}, day {sandbox.day}"
