@@ -10,7 +10,7 @@ import hashlib
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -291,9 +291,8 @@ class SenseLinkClient(HttpClient):
             return exc
         if not isinstance(body, dict) or "code" not in body:
             return self._format_error(f"HTTP {status}: no envelope 'code'")
-        remote_code = body.get("code")
         try:
-            remote_code = int(remote_code)
+            remote_code = int(body["code"])
         except (TypeError, ValueError, OverflowError):  # Infinity is valid JSON for Python
             return self._format_error(f"HTTP {status}: envelope code is not a number")
         if remote_code == 200 and 200 <= status < 300:
@@ -407,7 +406,8 @@ class SenseLinkClient(HttpClient):
         except (TypeError, ValueError):
             raise self._format_error("record: missing or invalid 'id'") from None
         try:
-            seconds = float(item.get("sign_time"))
+            raw_time: Any = item.get("sign_time")
+            seconds = float(raw_time)
             if seconds > 1e11:  # milliseconds, tolerated
                 seconds /= 1000
             sign_time = datetime.fromtimestamp(seconds, JST)
@@ -436,7 +436,7 @@ def _api_root(base_url: str) -> str:
     return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
-def _multipart(fields: dict[str, str | None], *, omit_none: bool) -> list[tuple[str, Any]]:
+def _multipart(fields: Mapping[str, str | None], *, omit_none: bool) -> list[tuple[str, Any]]:
     """Form fields as real multipart/form-data parts (no file name)."""
     return [
         (name, (None, "" if value is None else str(value)))

@@ -405,16 +405,20 @@ class SenseLinkApp(App):
         return envelope(VERSION)
 
     @staticmethod
-    def _int(query: dict[str, str], name: str, default: int | None) -> int | None:
+    def _int(query: dict[str, str], name: str, default: int) -> int:
         value = query.get(name)
         if value is None or value == "":
             return default
         return int(value) if value.isdigit() else -1
 
+    @classmethod
+    def _optional_int(cls, query: dict[str, str], name: str) -> int | None:
+        return cls._int(query, name, -2) if query.get(name) else None
+
     def list_persons(self, request: Request) -> Response:
         page = self._int(request.query, "page", 1)
         size = self._int(request.query, "size", 20)
-        user_type = self._int(request.query, "type", None)
+        user_type = self._optional_int(request.query, "type")
         if page < 1 or size < 1 or user_type == -1:
             return failure(PARAM_INVALID)
         with self.state.lock:
@@ -439,9 +443,9 @@ class SenseLinkApp(App):
             person = self.state.add_person(**changes)
             return envelope(dict(person))
 
-    def _person_id(self, request: Request) -> int | None:
+    def _person_id(self, request: Request) -> int:
         raw = request.params["id"]
-        return int(raw) if raw.isdigit() else None
+        return int(raw) if raw.isdigit() else -1  # no person has a negative id
 
     def update_person(self, request: Request) -> Response:
         form = parse_form(request)
@@ -473,7 +477,7 @@ class SenseLinkApp(App):
         query = request.query
         page = self._int(query, "page", 1)
         size = self._int(query, "size", 20)
-        user_type = self._int(query, "type", None)
+        user_type = self._optional_int(query, "type")
         try:
             start = datetime.strptime(query.get("date_time_from", ""), TIME_FORMAT).replace(
                 tzinfo=JST
