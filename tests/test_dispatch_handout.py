@@ -121,7 +121,6 @@ def test_a_bulk_hand_out_signs_each_task_as_async_task_does(acme):
     async_task("integrations.tasks.workers_beat_task", task_name="reference", group="g")
 
     reference = SignedPackage.loads(OrmQ.objects.order_by("-id").first().payload)
-    )
     for row in OrmQ.objects.order_by("id")[:3]:
         task = SignedPackage.loads(row.payload)  # a bad signature would raise here
         assert set(task) == set(reference) | {"cluster"}
