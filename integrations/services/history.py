@@ -114,11 +114,11 @@ def _surplus_task_failures():
     from django_q.models import Failure
 
     keep = int(settings.Q_CLUSTER.get("save_limit", 2000))
-    newest = Failure.objects.order_by("-stopped").values_list("stopped", flat=True)
-    threshold = newest[keep : keep + 1].first() if keep > 0 else None
-    if threshold is None:
+    if keep <= 0 or Failure.objects.count() <= keep:
         return Failure.objects.none()
-    return Failure.objects.filter(stopped__lt=threshold)
+    newest = Failure.objects.order_by("-stopped").values_list("stopped", flat=True)
+    oldest_kept = newest[keep - 1 : keep].first()  # ties with it are kept too
+    return Failure.objects.filter(stopped__lt=oldest_kept)
 
 
 def _delete_surplus_task_failures() -> int:
