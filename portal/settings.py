@@ -161,7 +161,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` (the Procfile's release) writes and WhiteNoise reads.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 # WhiteNoise serves what `collectstatic` (the Procfile's release) wrote to STATIC_ROOT: hashed
 # names cached for ever, gzip beside each file. With DEBUG on, the unhashed originals are used.
 STORAGES = {
