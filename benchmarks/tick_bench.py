@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -160,8 +161,8 @@ def bench_ticks(*, runs: int = RUNS, ticks: int = 3, old_layout_seconds: float =
     _clear_other_work()
     _seed(runs)
     seed_seconds = time.perf_counter() - t0
-    logs = Path(os.environ.get("BENCH_LOG_DIR", "/tmp"))
-    result: dict[str, Any] = {"runs": runs, "seed_seconds": seed_seconds}
+    logs = Path(os.environ.get("BENCH_LOG_DIR") or tempfile.mkdtemp(prefix="portal-ticks-"))
+    result: dict[str, Any] = {"runs": runs, "seed_seconds": seed_seconds, "logs": str(logs)}
 
     # The Procfile's layout: the dispatch on its own cluster.
     queue.ensure_schedules()
