@@ -174,8 +174,8 @@ def bench_history(*, tenants: int, days: int | None = None, live_days: int = 365
     # Day 0 is (days + live_days) days ago: the last simulated day is yesterday.
     today = timezone.now().astimezone(env.JST).replace(hour=0, minute=0, second=0, microsecond=0)
     base = (today - timedelta(days=days + live_days)).astimezone(UTC)
-    mine = SyncRun.objects.filter(tenant_id__range=(ids[0], ids[-1]))
-    errors_mine = SyncError.objects.filter(run__tenant_id__range=(ids[0], ids[-1]))
+    mine = SyncRun.objects.filter(tenant__id__range=(ids[0], ids[-1]))
+    errors_mine = SyncError.objects.filter(run__tenant__id__range=(ids[0], ids[-1]))
     _insert_days(first_tenant=ids[0], tenants=tenants, base=base, day_from=0, days=days)
     _analyze()
     seed_seconds = time.perf_counter() - started

@@ -209,8 +209,9 @@ def tick_summary(t: dict[str, Any]) -> str:
     if old:
         text += (
             f". Before (dispatch on the workers' queue): {old['ticks']} ticks in "
-            f"{old['observed_seconds']:.0f} s, {old['enqueued_not_run']} dispatch task(s) "
-            "waiting behind the backlog"
+            f"{old['observed_seconds']:.0f} s; its dispatch task waits at position "
+            f"{', '.join(f'{n:,}' for n in old.get('waiting_at_positions', [])) or '–'} of the "
+            "workers' queue"
         )
     return text
 
@@ -769,7 +770,13 @@ def tick_section(results: dict[str, Any]) -> list[str]:
                         "before: dispatch on the workers' queue",
                         f"{t['old_layout']['ticks']} in {t['old_layout']['observed_seconds']:.0f} s",
                         _span(t["old_layout"]["intervals"], 1),
-                        f"{t['old_layout']['enqueued_not_run']} waiting",
+                        "waiting at position "
+                        + (
+                            ", ".join(
+                                f"{n:,}" for n in t["old_layout"].get("waiting_at_positions", [])
+                            )
+                            or "–"
+                        ),
                         "-",
                         f"{t['old_layout']['backlog_after']:,} runs",
                     ]

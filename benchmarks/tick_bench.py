@@ -89,6 +89,30 @@ def _dispatch_tasks(since) -> list[Any]:
     return list(Task.objects.filter(func=queue.DISPATCH, started__gte=since).order_by("started"))
 
 
+def _waiting_dispatches(window: int = 50) -> list[int]:
+    """Positions (1 = next to be taken) of dispatch tasks among the last ``window`` tasks of
+    the workers' queue: where a dispatch waits when it shares the queue with the syncs."""
+    from django_q.signing import SignedPackage
+
+    from integrations import queue
+
+    broker = queue.broker(queue.WORKERS)
+    size = int(broker.queue_size() or 0)
+    if hasattr(broker.connection, "lrange"):  # Redis: the list's tail
+        packs = broker.connection.lrange(broker.list_key, -window, -1)
+    else:  # ORM: the newest rows of the queue
+        from django_q.models import OrmQ
+
+        rows = OrmQ.objects.filter(key=broker.list_key).order_by("-id")[:window]
+        packs = [row.payload for row in reversed(rows)]
+    first = size - len(packs) + 1
+    return [
+        first + offset
+        for offset, pack in enumerate(packs)
+        if SignedPackage.loads(pack)["func"] == queue.DISPATCH
+    ]
+
+
 def _env(workers: int) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("Q_CLUSTER_NAME", None)
@@ -187,9 +211,10 @@ def bench_ticks(*, runs: int = RUNS, ticks: int = 3, old_layout_seconds: float =
             old = _watch(seconds=old_layout_seconds, since=since, ticks_wanted=None)
         finally:
             _stop(worker)
-        waiting = [t for t in _dispatch_tasks(since) if not t.stopped]
+        waiting = _waiting_dispatches()
         old["observed_seconds"] = old_layout_seconds
         old["enqueued_not_run"] = len(waiting)
+        old["waiting_at_positions"] = waiting
         result["old_layout"] = old
         queue.ensure_schedules()  # back to the Procfile's layout
         Schedule.objects.filter(name=queue.DISPATCH_SCHEDULE).update(
