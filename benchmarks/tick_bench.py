@@ -89,26 +89,27 @@ def _dispatch_tasks(since) -> list[Any]:
     return list(Task.objects.filter(func=queue.DISPATCH, started__gte=since).order_by("started"))
 
 
-def _waiting_dispatches(window: int = 50) -> list[int]:
-    """Positions (1 = next to be taken) of dispatch tasks among the last ``window`` tasks of
-    the workers' queue: where a dispatch waits when it shares the queue with the syncs."""
+def _waiting_dispatches() -> list[int]:
+    """Positions (1 = next to be taken) of dispatch tasks in the workers' queue: where a
+    dispatch waits when it shares the queue with the syncs (and their failure mails)."""
     from django_q.signing import SignedPackage
 
     from integrations import queue
 
     broker = queue.broker(queue.WORKERS)
-    size = int(broker.queue_size() or 0)
-    if hasattr(broker.connection, "lrange"):  # Redis: the list's tail
-        packs = broker.connection.lrange(broker.list_key, -window, -1)
-    else:  # ORM: the newest rows of the queue
+    if hasattr(broker.connection, "lrange"):  # Redis: the whole list, head first
+        packs = broker.connection.lrange(broker.list_key, 0, -1)
+    else:  # ORM: the queue's rows, oldest first (the order workers take them)
         from django_q.models import OrmQ
 
-        rows = OrmQ.objects.filter(key=broker.list_key).order_by("-id")[:window]
-        packs = [row.payload for row in reversed(rows)]
-    first = size - len(packs) + 1
+        packs = list(
+            OrmQ.objects.filter(key=broker.list_key)
+            .order_by("id")
+            .values_list("payload", flat=True)
+        )
     return [
-        first + offset
-        for offset, pack in enumerate(packs)
+        position
+        for position, pack in enumerate(packs, start=1)
         if SignedPackage.loads(pack)["func"] == queue.DISPATCH
     ]
 
