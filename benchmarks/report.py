@@ -226,7 +226,7 @@ def _span(values: list[float], digits: int = 0) -> str:
 def _page_figure(page: dict[str, Any]) -> str:
     if "error" in page:
         return page["error"]
-    return f"{page['queries']} q, {page['median'] * 1000:.1f} ms"
+    return f"{page['queries']} q, {page['median'] * 1000:.1f} ms (best {page['min'] * 1000:.1f} ms)"
 
 
 def history_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -244,11 +244,8 @@ def history_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         if "error" in a or "error" in b:
             ok = False
             continue
-        ok = (
-            ok
-            and a["queries"] == b["queries"]
-            and b["median"] < max(PAGE_SECONDS, 1.5 * a["median"])
-        )
+        # Best of 15 against best of 15: on a shared machine the median carries other work.
+        ok = ok and a["queries"] == b["queries"] and b["min"] < max(PAGE_SECONDS, 1.5 * a["min"])
     prune = h["prune_seconds"]
     parts.append(
         f"nightly prune median {prune['median'] * 1000:.0f} ms, max {prune['max'] * 1000:.0f} ms"
@@ -814,7 +811,9 @@ def history_section(results: dict[str, Any]) -> list[str]:
         f"run in ten partial with 5 errors): {h['days']} days of history seeded (the "
         f"`SYNC_HISTORY_DAYS` default), then {h['live_days']} more days lived one by one — the "
         "day's runs inserted, then `prune_history(now=<04:45 JST that night>)`. Pages: the Django "
-        "test client, in-process, warm, median of 15 (q = SQL statements of one request).",
+        "test client, in-process, warm, median and best of 15 (q = SQL statements of one "
+        "request); unchanged means the same statements and the best time within 1.5× (or under "
+        "100 ms).",
         "",
         _table(
             ["", f"after {h['days']} days", f"after {h['live_days']} more days"],
