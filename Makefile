@@ -6,14 +6,15 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format setup env migrate demo sandbox browser-deps bench clean
+.PHONY: run test lint typecheck format setup env migrate demo sandbox browser-deps bench lock clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 
+# Installs exactly the lock file: every package, transitive ones included, checked by hash.
 $(STAMP): requirements.txt requirements-dev.txt | $(PY)
-	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
 	touch $(STAMP)
 
 setup: $(STAMP) env
@@ -31,13 +32,25 @@ demo: migrate
 run: demo
 	$(PY) manage.py devserver
 
-## Lint, then every test (browser tests included).
-test: setup browser-deps lint
-	$(BIN)/pytest $(PYTEST_ARGS)
+## Lint, type-check connectors/, then every test (browser tests included) with a coverage report.
+test: setup browser-deps lint typecheck
+	$(BIN)/pytest --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+## mypy with django-stubs on connectors/ (configuration in pyproject.toml); any error fails.
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## Rewrite the lock files from requirements.in / requirements-dev.in (pins + sha256 hashes).
+lock: | $(PY)
+	$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
+	$(BIN)/uv pip compile requirements.in --generate-hashes --python-version 3.11 \
+		--custom-compile-command "make lock" --quiet -o requirements.txt
+	$(BIN)/uv pip compile requirements-dev.in --generate-hashes --python-version 3.11 \
+		--custom-compile-command "make lock" --quiet -o requirements-dev.txt
 
 format: $(STAMP)
 	$(BIN)/ruff format .

@@ -6,10 +6,14 @@ SQLite file in the temp directory), migrates it, then measures:
 1. per tenant size, in a process of its own with the sandbox in another: the employee sync and
    the attendance sync, each twice (the second run is the steady state);
 2. the tenant log page and the admin run list with 1,000,000 runs and 5,000,000 errors;
-3. the dispatcher enqueuing 10,000 tenants due in the same minute.
+3. the dispatcher enqueuing 10,000 tenants due in the same minute, then its minute tick with
+   10,000 runs queued behind one worker (the Procfile's `worker` and `dispatcher` processes);
+4. bounded history: 400 days of daily runs for 1,000 tenants, then one more year with the
+   nightly prune, the log pages measured before and after.
 
-Prints a table and writes docs/PERFORMANCE.md (``--quick``: sizes 100 and 1,000 and 10,000 runs;
-it writes the document only when ``--output`` is given, so quick figures never replace full ones).
+Prints a table and writes docs/PERFORMANCE.md (``--quick``: sizes 100 and 1,000, 10,000 runs of
+history, 100 tenants for a year; it writes the document only when ``--output`` is given, so
+quick figures never replace full ones).
 """
 
 from __future__ import annotations
@@ -42,9 +46,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--errors", type=int, help="errors in the history (default 5 × runs)")
     parser.add_argument("--due-tenants", type=int, default=10_000)
     parser.add_argument(
+        "--backlog-runs", type=int, default=10_000, help="runs queued in front of the tick"
+    )
+    parser.add_argument(
+        "--history-tenants", type=int, help="tenants with a year of daily runs (default 1,000)"
+    )
+    parser.add_argument(
         "--only",
-        default="sync,pages,dispatch",
-        help="parts to run, comma-separated: sync, pages, dispatch",
+        default="sync,pages,dispatch,history",
+        help="parts to run, comma-separated: sync, pages, dispatch, history",
     )
     parser.add_argument(
         "--output", type=Path, help="the Markdown report (default docs/PERFORMANCE.md)"
@@ -60,6 +70,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.runs = args.runs or (10_000 if args.quick else 1_000_000)
     args.errors = args.errors if args.errors is not None else 5 * args.runs
     args.parts = {p.strip() for p in args.only.split(",") if p.strip()}
+    args.history_tenants = args.history_tenants or (100 if args.quick else 1000)
     if args.output is None and not args.quick:
         args.output = ROOT / "docs" / "PERFORMANCE.md"
     return args
@@ -140,6 +151,30 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # the dispatcher is someone else's work in progress
             traceback.print_exc()
             results["dispatch"] = {"error": f"{type(exc).__name__}: {exc}"}
+        print(f"minute tick behind {args.backlog_runs:,} queued runs ...", flush=True)
+        try:
+            from .tick_bench import bench_ticks
+
+            results["ticks"] = bench_ticks(
+                runs=args.backlog_runs,
+                ticks=2 if args.quick else 3,
+                old_layout_seconds=90 if args.quick else 150,
+            )
+        except Exception as exc:
+            traceback.print_exc()
+            results["ticks"] = {"error": f"{type(exc).__name__}: {exc}"}
+    if "history" in args.parts:
+        from .history_bench import bench_history
+
+        print(
+            f"a year of daily runs for {args.history_tenants:,} tenants, pruned nightly ...",
+            flush=True,
+        )
+        try:
+            results["history"] = bench_history(tenants=args.history_tenants)
+        except Exception as exc:
+            traceback.print_exc()
+            results["history"] = {"error": f"{type(exc).__name__}: {exc}"}
     results["meta"]["seconds"] = time.perf_counter() - began
 
     raw = workdir / "results.json"

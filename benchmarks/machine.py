@@ -32,4 +32,6 @@ def describe(database: str) -> dict[str, str]:
         "Python": sys.version.split()[0],
         "Django": django.get_version(),
         "database": database,
+        # Other work on a shared machine slows every figure: say how busy it was.
+        "load average (1/5/15 min) at start": "{:.1f} / {:.1f} / {:.1f}".format(*os.getloadavg()),
     }

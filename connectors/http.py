@@ -289,7 +289,7 @@ class HttpClient:
             self._pace()
             error, response = self._send_once(method, path, label, params, json, data, files)
             if error is None:
-                return response  # type: ignore[return-value]
+                return response
             last_try = attempt + 1 >= attempts
             if last_try or not self._is_retryable(error):
                 raise error

@@ -33,7 +33,7 @@ class UnsafeUrlError(ValueError):
 def default_resolve(host: str) -> list[str]:
     """Every address ``host`` resolves to (raises OSError/UnicodeError on failure)."""
     infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    return [info[4][0] for info in infos]
+    return [str(info[4][0]) for info in infos]
 
 
 def check_senselink_url(

@@ -272,6 +272,7 @@ class SenseLinkClient(HttpClient):
     def probe_persons(self) -> PersonProbe:
         """The first page of the person list: is it readable, and are job numbers visible?"""
         data = self._call("GET", "v1/user/list", params={"type": 1, "page": 1, "size": 20})
+        total: int | None
         if isinstance(data, list):
             items, total = data, len(data)
         else:
@@ -490,9 +491,8 @@ class SenseLinkClient(HttpClient):
             return exc
         if not isinstance(body, dict) or "code" not in body:
             return self._format_error(f"HTTP {status}: no envelope 'code'")
-        remote_code = body.get("code")
         try:
-            remote_code = int(remote_code)
+            remote_code = int(body["code"])
         except (TypeError, ValueError, OverflowError):  # Infinity is valid JSON for Python
             return self._format_error(f"HTTP {status}: envelope code is not a number")
         if remote_code == 200 and 200 <= status < 300:
@@ -697,7 +697,8 @@ class SenseLinkClient(HttpClient):
         except (TypeError, ValueError, OverflowError):
             raise self._format_error("record: missing or invalid 'id'") from None
         try:
-            seconds = float(item.get("sign_time"))
+            raw_time: Any = item.get("sign_time")
+            seconds = float(raw_time)
             if seconds > 1e11:  # milliseconds, tolerated
                 seconds /= 1000
             sign_time = datetime.fromtimestamp(seconds, JST)

@@ -83,6 +83,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # runserver leaves static files to WhiteNoise too, so development serves them as production.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
     "axes",
@@ -92,6 +94,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files (admin CSS, tenant pages) straight from gunicorn, before sessions or auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "portal.middleware.ChosenLanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -157,7 +161,14 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Where `collectstatic` (the Procfile's release) writes and WhiteNoise reads.
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
+# WhiteNoise serves what `collectstatic` (the Procfile's release) wrote to STATIC_ROOT: hashed
+# names cached for ever, gzip beside each file. With DEBUG on, the unhashed originals are used.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- Sessions, cookies and security headers -------------------------------------------------
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
@@ -183,10 +194,32 @@ AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# Behind a load balancer every request comes from the balancer's address: django-axes must read
+# the client's address from X-Forwarded-For, or one attacker locks an account out for everyone.
+# PROXY_COUNT = how many proxies in front of gunicorn append to X-Forwarded-For (an AWS ALB or
+# one nginx: 1; a CDN in front of the ALB: 2). Each appends the address it was connected from,
+# so the client is the PROXY_COUNT-th entry from the right; anything a client wrote to the left
+# of it (a forged header, its own office proxy) is ignored. 0 (default): no header is trusted,
+# the socket's address counts (gunicorn reached directly).
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
+if PROXY_COUNT < 0:
+    raise ImproperlyConfigured("PROXY_COUNT must be 0 or more (the proxies in front of the web).")
+if PROXY_COUNT:
+    # ipware counts the proxies listed in the header after the client: the nearest proxy is
+    # the socket's peer and is not in it. Not strict: extra entries on the left are allowed.
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = PROXY_COUNT - 1
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
+# Seconds an SMTP connection or command may take: a failure mail is a task of its own on the
+# workers' cluster, and a hung mail server must not hold a worker for long.
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="portal@localhost")
 SUPPORT_EMAIL = env.str("SUPPORT_EMAIL", default="support@localhost")
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
@@ -224,13 +257,28 @@ SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, defa
 # A slot missed while no cluster ran is still run if found within this many minutes.
 SCHEDULE_MISSED_SLOT_GRACE_MINUTES = env.int("SCHEDULE_MISSED_SLOT_GRACE_MINUTES", default=180)
 
+# --- Bounded history (production stream) ----------------------------------------------------
+# Finished runs (and their errors) older than this many days are deleted every night and by
+# `manage.py prune_history`. 400: payroll audits look a year back.
+SYNC_HISTORY_DAYS = env.int("SYNC_HISTORY_DAYS", default=400)
+if SYNC_HISTORY_DAYS < 1:
+    raise ImproperlyConfigured("SYNC_HISTORY_DAYS must be at least 1 (days of run history kept).")
+
 # --- django-q2 ------------------------------------------------------------------------------
 # Web and cluster processes read these same settings. Choices (see PITFALLS.md):
 # - timeout 1800 s caps one sync; retry 2100 s > timeout, so the ORM broker never redelivers a
 #   task that is still running;
 # - max_attempts 1 + ack_failures: the broker never replays a failed task; runs retry themselves
 #   where the error can be classified (transient vs configuration);
-# - catch_up False: the one-minute dispatcher applies our own missed-slot policy instead.
+# - catch_up False: the one-minute dispatcher applies our own missed-slot policy instead;
+# - save_limit 2000 per task function: django-q2 keeps the newest 2,000 successful results of
+#   each function (syncs, mails, dispatches...); it never prunes failures itself, so the daily
+#   prune keeps the newest 2,000 of those (integrations/services/history.py).
+# Two clusters share this broker and the signing salt ("name"); integrations/queue.py owns
+# their names. The workers' cluster is the default one (`manage.py qcluster`): syncs, mails,
+# the daily prune. The dispatcher cluster (`Q_CLUSTER_NAME=portal-dispatcher manage.py
+# qcluster`, ALT_CLUSTERS below) only runs the every-minute dispatch, on its own queue, so a
+# backlog of syncs never delays it. Production starts both from the Procfile.
 REDIS_URL = env.str("REDIS_URL", default="")
 Q_CLUSTER = {
     "name": "portal",
@@ -242,8 +290,14 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "save_limit": 2000,
+    "save_limit_per": "func",
     "label": "django-q2",
     "poll": 1,
+    "ALT_CLUSTERS": {
+        # One worker: a dispatch takes seconds (10,000 due tenants: about 3 s). timeout < retry,
+        # so the ORM broker never hands a running dispatch out twice (it is idempotent anyway).
+        "portal-dispatcher": {"workers": 1, "recycle": 500, "timeout": 240, "retry": 300},
+    },
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL

@@ -86,3 +86,43 @@ def test_the_dispatcher_beats_every_time(acme):
     dispatch(now=NOON + timedelta(minutes=1))
     (beat,) = ClusterHeartbeat.objects.all()
     assert beat.beat_at == NOON + timedelta(minutes=1)
+
+
+def test_runs_go_to_the_workers_queue_even_from_the_dispatcher_cluster(acme, monkeypatch):
+    from django_q.conf import Conf
+
+    from integrations import queue
+    from tests.queue_helpers import queued
+
+    run = request(acme)
+    # Inside the dispatcher cluster (Q_CLUSTER_NAME=portal-dispatcher) django-q2's default queue
+    # is the dispatcher's own: the hand-out must still reach the workers.
+    monkeypatch.setattr(Conf, "CLUSTER_NAME", queue.DISPATCHER)
+    assert dispatch(now=NOON).enqueued == 1
+
+    (task,) = queued()
+    assert task["_key"] == queue.WORKERS
+    assert task["func"] == queue.EXECUTE_RUN
+    assert task["args"] == (run.pk,)
+    assert task["name"] == f"sync-run-{run.pk}-1"
+    assert task["group"] == f"tenant-{acme.pk}"
+
+
+def test_a_bulk_hand_out_signs_each_task_as_async_task_does(acme):
+    from django_q.models import OrmQ
+    from django_q.signing import SignedPackage
+    from django_q.tasks import async_task
+
+    for _ in range(3):
+        SyncRun.objects.create(
+            tenant=acme, kind="employee", trigger="manual", created_at=NOON - timedelta(minutes=1)
+        )
+    assert dispatch(now=NOON).enqueued == 3
+    async_task("integrations.tasks.workers_beat_task", task_name="reference", group="g")
+
+    reference = SignedPackage.loads(OrmQ.objects.order_by("-id").first().payload)
+    for row in OrmQ.objects.order_by("id")[:3]:
+        task = SignedPackage.loads(row.payload)  # a bad signature would raise here
+        assert set(task) == set(reference) | {"cluster"}
+        assert task["ack_failure"] is True
+        assert task["kwargs"] == {}

@@ -1,5 +1,6 @@
 """The e-mail after a failed or partial run: subject, recipients, what failed, a link to the log,
-no secret, per-tenant switches, and a mail server that fails never breaks a run."""
+no secret, per-tenant switches; it leaves as a task of its own on the workers' cluster once the
+run's end is committed, and a mail server that fails never breaks a run."""
 
 from __future__ import annotations
 
@@ -10,14 +11,29 @@ from django.core import mail
 from django.core.mail import EmailMessage
 
 from integrations.models import SyncError, SyncRun
+from integrations.queue import SEND_RUN_MAIL, WORKERS
 from integrations.services.execution import execute_run
 from integrations.services.notifications import notify_run_problem
 from integrations.services.runs import request_run
 from tests.conftest import make_tenant
+from tests.queue_helpers import orm_broker_only, queued, work
 
 pytestmark = pytest.mark.django_db
 
 DAY = date(2026, 11, 24)
+
+
+@pytest.fixture
+def notify(django_capture_on_commit_callbacks):
+    """Notify as a sync's end does, then let a worker run the queued mail task."""
+    orm_broker_only()
+
+    def notify(run):
+        with django_capture_on_commit_callbacks(execute=True):
+            notify_run_problem(run=run)
+        return work(WORKERS, SEND_RUN_MAIL)
+
+    return notify
 
 
 @pytest.fixture
@@ -55,9 +71,9 @@ def failed_run(tenant, *, status=SyncRun.Status.PARTIAL, errors=2, message="") -
     return run
 
 
-def test_the_mail_names_tenant_kind_run_and_result_and_goes_to_contact_and_support(acme):
+def test_the_mail_names_tenant_kind_run_and_result_and_goes_to_contact_and_support(notify, acme):
     run = failed_run(acme)
-    notify_run_problem(run=run)
+    notify(run)
 
     (message,) = mail.outbox
     assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} PARTIAL"
@@ -65,9 +81,9 @@ def test_the_mail_names_tenant_kind_run_and_result_and_goes_to_contact_and_suppo
     assert message.from_email == "portal@vendor.example.jp"
 
 
-def test_the_body_lists_the_failed_employees_and_links_to_the_log(acme):
+def test_the_body_lists_the_failed_employees_and_links_to_the_log(notify, acme):
     run = failed_run(acme)
-    notify_run_problem(run=run)
+    notify(run)
 
     body = mail.outbox[0].body
     assert "2026年11月24日: 打刻登録3 失敗2" in body
@@ -78,16 +94,16 @@ def test_the_body_lists_the_failed_employees_and_links_to_the_log(acme):
     assert f"https://portal.example.jp/admin/integrations/syncrun/{run.pk}/change/" in body
 
 
-def test_at_most_fifty_error_lines_then_a_count_of_the_rest(acme):
+def test_at_most_fifty_error_lines_then_a_count_of_the_rest(notify, acme):
     run = failed_run(acme, errors=60)
-    notify_run_problem(run=run)
+    notify(run)
 
     body = mail.outbox[0].body
     assert body.count("の出勤は既に打刻済みです。") == 50
     assert "ほか10件" in body
 
 
-def test_no_secret_is_ever_in_the_mail(acme):
+def test_no_secret_is_ever_in_the_mail(notify, acme):
     # Even if a message carried a secret by mistake, the mail does not.
     setting = acme.connect_settings.get()
     run = failed_run(
@@ -95,7 +111,7 @@ def test_no_secret_is_ever_in_the_mail(acme):
         status=SyncRun.Status.FAILURE,
         message=f"token {acme.kot_access_token} secret {setting.app_secret}",
     )
-    notify_run_problem(run=run)
+    notify(run)
 
     message = mail.outbox[0]
     text = message.subject + message.body
@@ -112,12 +128,12 @@ def test_no_secret_is_ever_in_the_mail(acme):
         (False, False, None),
     ],
 )
-def test_each_tenant_chooses_who_is_told(acme, notify_contact, notify_support, expected):
+def test_each_tenant_chooses_who_is_told(notify, acme, notify_contact, notify_support, expected):
     acme.notify_contact = notify_contact
     acme.notify_support = notify_support
     acme.save()
     run = failed_run(acme)
-    notify_run_problem(run=run)
+    notify(run)
 
     if expected is None:
         assert mail.outbox == []
@@ -128,29 +144,67 @@ def test_each_tenant_chooses_who_is_told(acme, notify_contact, notify_support, e
     assert ("/admin/integrations/syncrun/" in message.body) is notify_support
 
 
-def test_a_successful_run_sends_nothing(acme):
+def test_a_successful_run_sends_nothing(notify, acme):
     run = failed_run(acme, status=SyncRun.Status.SUCCESS, errors=0)
-    notify_run_problem(run=run)
+    notify(run)
     assert mail.outbox == []
 
 
-def test_a_mail_server_failure_is_logged_and_never_raised(acme, monkeypatch, caplog):
+def test_a_mail_server_failure_is_logged_and_fails_only_the_mail_task(
+    notify, acme, monkeypatch, caplog
+):
     def refuse(self, fail_silently=False):
         raise ConnectionRefusedError("smtp down")
 
     monkeypatch.setattr(EmailMessage, "send", refuse)
     run = failed_run(acme)
-    notify_run_problem(run=run)  # does not raise
+    with pytest.raises(RuntimeError, match=f"run {run.pk} could not be sent"):
+        notify(run)  # the task fails (shown among django-q2's failed tasks), nothing else
     assert "could not be sent" in caplog.text
+    run.refresh_from_db()
+    assert run.status == SyncRun.Status.PARTIAL
 
 
-def test_a_run_that_fails_for_real_sends_one_mail(world, settings):
+def test_the_mail_is_a_task_on_the_workers_queue_once_the_run_end_commits(
+    acme, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
+    run = failed_run(acme)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        notify_run_problem(run=run)
+    assert queued() == []  # nothing leaves before the run's end is committed
+    assert len(callbacks) == 1
+    callbacks[0]()
+
+    (task,) = queued()
+    assert task["_key"] == WORKERS  # never the dispatcher's queue, whoever ended the run
+    assert task["func"] == SEND_RUN_MAIL
+    assert task["args"] == (run.pk,)
+    assert task["name"] == f"run-mail-{run.pk}"
+    assert task["group"] == "mail"
+    assert mail.outbox == []  # sent by a worker, not by whoever ended the run
+
+
+def test_smtp_connections_time_out(settings):
+    from django.core.mail import get_connection
+
+    assert settings.EMAIL_TIMEOUT == 10
+    connection = get_connection("django.core.mail.backends.smtp.EmailBackend")
+    assert connection.timeout == 10
+
+
+def test_a_run_that_fails_for_real_sends_one_mail(
+    world, settings, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
     settings.SUPPORT_EMAIL = "support@vendor.example.jp"
     world.acme.kot_access_token = "a-wrong-token-for-kot"
     world.acme.save()
     request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
 
-    result = execute_run(run_id=request.run.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        result = execute_run(run_id=request.run.pk)
+    work(WORKERS, SEND_RUN_MAIL)
 
     assert result.status == SyncRun.Status.FAILURE
     (message,) = mail.outbox

@@ -9,9 +9,8 @@ import os
 
 import pytest
 from django.db import connection
-from django.db.models import Max
 
-from integrations.models import ClusterHeartbeat, SyncRun
+from integrations.models import SyncRun
 from integrations.services.runs import request_run
 from tests.conftest import make_tenant
 from tests.live_world import (
@@ -79,16 +78,22 @@ def test_a_real_cluster_runs_a_manual_run_to_success(live, cluster):
     assert live.senselink.persons_by_job_number()  # the persons really reached SenseLink
 
 
-def test_the_cluster_runs_the_dispatcher_schedule(live, cluster):
-    from django.core.management import call_command
+def test_the_dispatcher_cluster_runs_the_dispatch_schedule(live, redis_url, tmp_path):
+    from integrations.services import heartbeats
+    from portal import procfile
 
-    call_command("setup_schedules")
-    wait_for(
-        lambda: (
-            cluster.poll() is None
-            and ClusterHeartbeat.objects.aggregate(last=Max("beat_at"))["last"]
-        ),
-        timeout=90,
-        every=0.5,
-        what="the dispatcher's first heartbeat",
+    log = tmp_path / "dispatcher.log"
+    # The Procfile's own line: Q_CLUSTER_NAME=portal-dispatcher python manage.py qcluster
+    dispatcher = procfile.start(
+        "dispatcher", env=process_env(live, REDIS_URL=redis_url, Q_WORKERS="2"), log=log
     )
+    try:
+        wait_for(
+            lambda: dispatcher.poll() is None and heartbeats.last_beat(role=heartbeats.DISPATCHER),
+            timeout=90,
+            every=0.5,
+            what="the dispatcher's first heartbeat",
+        )
+    finally:
+        stop(dispatcher)
+    assert "portal-dispatcher" in log.read_text()  # serving its own queue

@@ -12,12 +12,14 @@ from django.core import mail
 from django.utils import timezone
 
 from integrations.models import SyncRun
+from integrations.queue import SEND_RUN_MAIL, WORKERS
 from integrations.services.dispatch import WORKER_LOST_MESSAGE, dispatch
 from integrations.services.execution import execute_run
 from integrations.services.reruns import rerun
 from integrations.services.runs import claim_run, request_run
 from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, wait_for
+from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import DAY
 
 
@@ -31,13 +33,18 @@ def lease(settings) -> timedelta:
 
 
 @pytest.mark.django_db
-def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(world, settings):
+def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(
+    world, settings, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
     request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
     run = claim_run(run_id=request.run.pk)
     assert run.status == SyncRun.Status.RUNNING
 
     assert dispatch(now=timezone.now() + lease(settings) - timedelta(seconds=30)).reaped == 0
-    report = dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
+    with django_capture_on_commit_callbacks(execute=True):
+        report = dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
+    work(WORKERS, SEND_RUN_MAIL)  # the failure mail is a task of its own on the workers
 
     assert report.reaped == 1
     run.refresh_from_db()
@@ -53,7 +60,9 @@ def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(wor
     assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} FAILURE"
     assert "再実行してください" in message.body
     # Reaped once: a later dispatch finds nothing more to do.
-    assert dispatch(now=timezone.now() + 2 * lease(settings)).reaped == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch(now=timezone.now() + 2 * lease(settings)).reaped == 0
+    assert queued(func=SEND_RUN_MAIL) == []
     assert len(mail.outbox) == 1
 
 

@@ -54,7 +54,7 @@ FIRST_NAMES = [
 ]
 
 # Persons registered by hand in SenseLink whose number is no KOT code: a sync must never touch them.
-HAND_REGISTERED_PERSONS = [
+HAND_REGISTERED_PERSONS: list[dict[str, Any]] = [
     {"name": "受付　ゲスト", "job_number": "GUEST-01", "remark": "受付用"},
     {"name": "清掃　スタッフ", "job_number": None, "remark": "委託業者"},
     {"name": "旧システム　管理者", "job_number": "9999", "remark": None},

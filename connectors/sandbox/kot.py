@@ -262,12 +262,13 @@ class KotApp(App):
     def _select(self, request: Request) -> tuple[date, tuple[str, ...]] | Response:
         as_of = self.clock.today()
         if "date" in request.query:
-            as_of = _parse_date(request.query["date"])
+            chosen = _parse_date(request.query["date"])
             today = self.clock.today()
-            if as_of is None or not (
-                today - timedelta(days=3 * 366) <= as_of <= today + timedelta(days=366)
+            if chosen is None or not (
+                today - timedelta(days=3 * 366) <= chosen <= today + timedelta(days=366)
             ):
                 return bad_request("dateの指定が不正です")
+            as_of = chosen
         wanted = {
             f.strip() for f in request.query.get("additionalFields", "").split(",") if f.strip()
         }

@@ -35,7 +35,7 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -90,7 +90,7 @@ CAMEL_CASE = {
     "ic_number": "icNumber",
     "department_id": "departmentId",
 }
-INITIAL_GROUPS = [
+INITIAL_GROUPS: list[dict[str, Any]] = [
     {"id": 1, "name": "社員", "type": 1},
     {"id": 2, "name": "来訪者", "type": 2},
     {"id": 3, "name": "本社入口", "type": 1},
@@ -202,7 +202,7 @@ class SenseLinkState:
     def page_size(self, asked: int) -> int:
         return min(asked, self.page_size_cap) if self.page_size_cap else asked
 
-    def shuffled(self, rows: list[Any]) -> list[Any]:
+    def shuffled(self, rows: Iterable[Any]) -> list[Any]:
         rows = list(rows)
         self._shuffle.shuffle(rows)
         return rows
@@ -509,16 +509,20 @@ class SenseLinkApp(App):
         return envelope(VERSION)
 
     @staticmethod
-    def _int(query: dict[str, str], name: str, default: int | None) -> int | None:
+    def _int(query: dict[str, str], name: str, default: int) -> int:
         value = query.get(name)
         if value is None or value == "":
             return default
         return int(value) if value.isdigit() else -1
 
+    @classmethod
+    def _optional_int(cls, query: dict[str, str], name: str) -> int | None:
+        return cls._int(query, name, -2) if query.get(name) else None
+
     def list_persons(self, request: Request) -> Response:
         page = self._int(request.query, "page", 1)
         size = self._int(request.query, "size", 20)
-        user_type = self._int(request.query, "type", None)
+        user_type = self._optional_int(request.query, "type")
         if page < 1 or size < 1 or user_type == -1:
             return failure(PARAM_INVALID)
         state = self.state
@@ -591,9 +595,9 @@ class SenseLinkApp(App):
                     return None
         return person_changes(form)
 
-    def _person_id(self, request: Request) -> int | None:
+    def _person_id(self, request: Request) -> int:
         raw = request.params["id"]
-        return int(raw) if raw.isdigit() else None
+        return int(raw) if raw.isdigit() else -1  # no person has a negative id
 
     def update_person(self, request: Request) -> Response:
         if self.state.update_mode == "unsupported":
@@ -632,7 +636,7 @@ class SenseLinkApp(App):
         query = request.query
         page = self._int(query, "page", 1)
         size = self._int(query, "size", 20)
-        user_type = self._int(query, "type", None)
+        user_type = self._optional_int(query, "type")
         zone = timezone(timedelta(hours=self.state.record_zone_hours))
         try:
             start = datetime.strptime(query.get("date_time_from", ""), TIME_FORMAT).replace(

@@ -213,7 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         kind = fault.kind if fault else None
         if kind == "reset":
             return None
-        if kind == "timeout":
+        if kind == "timeout" and fault is not None:
             runtime.stopping.wait(fault.delay)
             return html_response(504, "Gateway Time-out")
         if kind == "http500_html":
@@ -226,7 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
         response = app.handle(route, request)
         if kind == "wrong_type" and response.status < 300 and response.body is None:
             response = app.reshape(route.template, response)
-        if kind == "timeout_after_store":
+        if kind == "timeout_after_store" and fault is not None:
             runtime.stopping.wait(fault.delay)
         return response
 

@@ -1,36 +1,33 @@
-"""The dispatcher: the one job the cluster runs every minute (docs/SCHEDULING.md).
+"""The dispatcher: the one job the dispatcher cluster runs every minute (docs/SCHEDULING.md).
 
 Each call (1) turns every due schedule slot into exactly one run — the unique constraint on
 (tenant, kind, slot) makes racing dispatchers harmless — and records slots missed while no
-dispatcher ran, (2) writes the cluster heartbeat that /healthz reads, (3) fails runs whose worker
-died (their heartbeat lease ran out), and (4) hands due queued/waiting runs to the cluster.
-Every step is idempotent, so a late, repeated or concurrent dispatch changes nothing twice.
+dispatcher ran, (2) writes the dispatcher heartbeat that /healthz reads, (3) fails runs whose
+worker died (their heartbeat lease ran out), and (4) hands due queued/waiting runs to the
+workers' cluster (``integrations.queue``). Every step is idempotent, so a late, repeated or
+concurrent dispatch changes nothing twice. Nothing slow happens here: failure mails are tasks
+of their own on the workers.
 """
 
 from __future__ import annotations
 
 import logging
-import socket
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from ..models import ClusterHeartbeat, ConnectSetting, SyncError, SyncRun, Tenant
+from .. import queue
+from ..models import ConnectSetting, SyncError, SyncRun, Tenant
+from . import heartbeats
 from .schedules import JST, latest_slot, target_date_for
 from .windows import window_end, window_wait_message
 
 log = logging.getLogger(__name__)
 
-DISPATCH_SCHEDULE_NAME = "integrations.dispatch"
-DISPATCH_FUNC = "integrations.tasks.dispatch_task"
-# A run handed out this long ago and still not claimed is handed out again when the broker's
-# queue is empty (its task was lost, or its tenant and kind were busy when a worker took it).
-# Claims are conditional, so a second copy of a task is harmless.
-REENQUEUE_AFTER = timedelta(minutes=3)
 SCHEDULE_LABEL = "スケジュール"
 WORKER_LOST_MESSAGE = (
     "処理中のワーカーが停止したため、連携を中断しました(サーバーの再起動など)。再実行してください。"
@@ -75,26 +72,18 @@ def dispatch(*, now: datetime | None = None) -> DispatchReport:
     now = now or timezone.now()
     report = DispatchReport()
     # Read before beating: slots after the last beat fell while no dispatcher was running.
-    last_beat = ClusterHeartbeat.objects.aggregate(last=Max("beat_at"))["last"]
+    last_beat = heartbeats.last_beat(role=heartbeats.DISPATCHER)
     report.scheduled, report.missed = create_slot_runs(now=now, last_beat=last_beat)
     beat(now=now)
     report.reaped = reap_dead_runs(now=now)
-    report.enqueued = hand_out_due_runs(now=now)
+    report.enqueued = queue.hand_out_due_runs(now=now)
     log.info("dispatch %s", report)
     return report
 
 
 def beat(*, now: datetime) -> None:
-    """Record that this machine's cluster is alive (one row per cluster and host)."""
-    host = socket.gethostname()[:255]
-    name = f"{settings.Q_CLUSTER.get('name', 'cluster')}@{host}"[:64]
-    if ClusterHeartbeat.objects.filter(name=name).update(beat_at=now, host=host):
-        return
-    try:
-        with transaction.atomic():
-            ClusterHeartbeat.objects.create(name=name, beat_at=now, host=host)
-    except IntegrityError:  # another dispatcher on this host created it meanwhile
-        ClusterHeartbeat.objects.filter(name=name).update(beat_at=now, host=host)
+    """Record that a dispatcher on this machine is alive (one row per host)."""
+    heartbeats.beat(role=heartbeats.DISPATCHER, now=now)
 
 
 def _scheduled_settings():
@@ -246,129 +235,7 @@ def reap_dead_runs(*, now: datetime) -> int:
     return reaped
 
 
-def hand_out_due_runs(*, now: datetime) -> int:
-    """Enqueue due queued/waiting runs: never handed out, postponed since, or lost.
-
-    A run handed out REENQUEUE_AFTER ago and still not claimed is handed out again only when
-    the broker's queue is empty: its task was lost, or was taken while another run of its
-    tenant and kind was running. While a backlog waits in the queue, nothing is doubled.
-    On PostgreSQL the rows are locked (SKIP LOCKED) while they are handed out, so two
-    dispatchers don't hand out the same run; with the ORM broker the tasks commit with the rows.
-    """
-    from django_q.brokers import get_broker
-    from django_q.tasks import async_task
-
-    broker = get_broker()
-    stale = now - REENQUEUE_AFTER
-    due = (
-        SyncRun.objects.filter(status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING])
-        .filter(Q(not_before__isnull=True) | Q(not_before__lte=now))
-        .filter(
-            Q(enqueued_at__isnull=True)
-            | Q(enqueued_at__lt=F("not_before"))  # postponed after it was last handed out
-            | Q(enqueued_at__lt=stale)
-        )
-        .order_by("created_at", "id")
-    )
-    with transaction.atomic():
-        rows = list(
-            due.select_for_update(skip_locked=True).values_list(
-                "id", "tenant_id", "attempt", "enqueued_at", "not_before"
-            )
-        )
-        if any(_only_stale(row) for row in rows) and broker.queue_size():
-            rows = [row for row in rows if not _only_stale(row)]
-        if not rows:
-            return 0
-        for start in range(0, len(rows), BATCH):
-            ids = [row[0] for row in rows[start : start + BATCH]]
-            SyncRun.objects.filter(pk__in=ids).update(enqueued_at=now)
-        # async_task packs each task (signed, as the cluster expects) into a collector; the
-        # packs then go to the broker in bulk: one INSERT per batch, or one Redis pipeline.
-        collector = _Collector(broker.list_key)
-        for run_id, tenant_id, attempt, _enqueued_at, _not_before in rows:
-            async_task(
-                "integrations.tasks.execute_run_task",
-                run_id,
-                task_name=f"sync-run-{run_id}-{attempt + 1}",
-                group=f"tenant-{tenant_id}",
-                broker=collector,
-            )
-        _push(broker, collector.packs)
-    return len(rows)
-
-
-class _Collector:
-    """Takes a broker's place in async_task, keeping the signed packages for a bulk push."""
-
-    def __init__(self, list_key: str):
-        self.list_key = list_key
-        self.packs: list[str] = []
-
-    def enqueue(self, pack: str) -> int:
-        self.packs.append(pack)
-        return len(self.packs)
-
-
-def _push(broker, packs: list[str]) -> None:
-    """Put signed task packages on the broker's queue, in bulk where the broker allows it."""
-    from django_q.brokers.orm import ORM
-    from django_q.brokers.redis_broker import Redis
-    from django_q.conf import Conf
-    from django_q.models import OrmQ
-
-    if isinstance(broker, ORM):
-        key = broker.list_key or Conf.CLUSTER_NAME
-        lock = timezone.now()  # as ORM.enqueue: takeable at once
-        OrmQ.objects.using(Conf.ORM).bulk_create(
-            [OrmQ(key=key, payload=pack, lock=lock) for pack in packs], batch_size=BATCH
-        )
-    elif isinstance(broker, Redis):
-        for start in range(0, len(packs), BATCH):
-            pipe = broker.connection.pipeline(transaction=False)
-            for pack in packs[start : start + BATCH]:
-                pipe.rpush(broker.list_key, pack)
-            pipe.execute()
-    else:
-        for pack in packs:
-            broker.enqueue(pack)
-
-
-def _only_stale(row) -> bool:
-    """Handed out before and not postponed since: due again only because it wasn't claimed."""
-    _id, _tenant, _attempt, enqueued_at, not_before = row
-    return enqueued_at is not None and (not_before is None or enqueued_at >= not_before)
-
-
 def _notify(run_id: int) -> None:
     from .notifications import notify_run_problem
 
     notify_run_problem(run=SyncRun.objects.select_related("tenant").get(pk=run_id))
-
-
-def ensure_dispatch_schedule():
-    """Declare the one django-q2 schedule (every minute) by name; safe to call on every deploy."""
-    from django_q.models import Schedule
-
-    defaults = {
-        "func": DISPATCH_FUNC,
-        "schedule_type": Schedule.MINUTES,
-        "minutes": 1,
-        "repeats": -1,
-    }
-    _drop_duplicate_schedules(Schedule)
-    schedule, _created = Schedule.objects.update_or_create(
-        name=DISPATCH_SCHEDULE_NAME,
-        defaults=defaults,
-        create_defaults={**defaults, "next_run": timezone.now()},
-    )
-    return _drop_duplicate_schedules(Schedule) or schedule
-
-
-def _drop_duplicate_schedules(Schedule):  # noqa: N803
-    """Schedule.name is not unique, so two deploys racing could both create one: keep the oldest."""
-    schedules = Schedule.objects.filter(name=DISPATCH_SCHEDULE_NAME).order_by("pk")
-    keep = schedules.first()
-    if keep is not None:
-        schedules.exclude(pk=keep.pk).delete()
-    return keep

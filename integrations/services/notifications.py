@@ -1,8 +1,10 @@
 """E-mail when a run ends failure or partial: to the tenant's contact and to support.
 
 One message per run, to whoever the tenant's switches allow. It names the tenant, the kind and
-the result, lists what failed, and links to the log. A mail that cannot be sent is logged and
-never breaks the run that triggered it.
+the result, lists what failed, and links to the log. The mail leaves as a task of its own on
+the workers' cluster (``notify_run_problem`` only enqueues it, after the run's end commits), so
+a slow or dead mail server (``EMAIL_TIMEOUT``) never holds a sync or the dispatcher; a mail that
+cannot be sent is logged and its task shows as failed in the admin.
 """
 
 from __future__ import annotations
@@ -92,13 +94,23 @@ def _scrub(text: str, run: SyncRun) -> str:
 
 
 def notify_run_problem(*, run: SyncRun) -> None:
-    """Tell the tenant's contact and support that a run failed or partly failed."""
+    """Tell the tenant's contact and support that a run failed or partly failed (a mail task)."""
     if run.status not in PROBLEM_STATUSES:
         return
+    from ..queue import enqueue_run_mail
+
+    enqueue_run_mail(run_id=run.pk)
+
+
+def send_run_problem_mail(*, run_id: int) -> bool:
+    """Send a run's failure mail now (the workers' mail task). False when it could not be sent."""
+    run = SyncRun.objects.select_related("tenant").filter(pk=run_id).first()
+    if run is None or run.status not in PROBLEM_STATUSES:
+        return True  # pruned meanwhile, or not a problem: nothing to tell
     try:
         recipients = recipients_for(run)
         if not recipients:
-            return
+            return True
         # The mail is for the customer's HR and the support desk: Japanese, whatever language
         # the request or worker that ended the run had active.
         with translation.override(settings.LANGUAGE_CODE):
@@ -112,5 +124,6 @@ def notify_run_problem(*, run: SyncRun) -> None:
         message.send(fail_silently=False)
     except Exception:
         log.exception("run %s: the failure notification could not be sent", run.pk)
-        return
+        return False
     log.info("run %s: failure notification sent to %d recipient(s)", run.pk, len(recipients))
+    return True

@@ -17,6 +17,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ..models import SyncError, SyncRun, Tenant
+from ..queue import enqueue_run  # the workers' cluster (integrations/queue.py)
 from .clients import connect_setting
 from .windows import window_end, window_wait_message
 
@@ -144,26 +145,6 @@ def request_run(
     if enqueue:
         transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return RunRequest(run=run, created=True, message=message, notices=notices)
-
-
-def enqueue_run(*, run_id: int) -> bool:
-    """Hand a due run to the cluster. Runs not yet due are left to the dispatcher."""
-    from django_q.tasks import async_task
-
-    now = timezone.now()
-    run = SyncRun.objects.filter(
-        pk=run_id, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING]
-    ).first()
-    if run is None or (run.not_before and run.not_before > now):
-        return False
-    SyncRun.objects.filter(pk=run_id).update(enqueued_at=now)
-    async_task(
-        "integrations.tasks.execute_run_task",
-        run_id,
-        task_name=f"sync-run-{run_id}-{run.attempt + 1}",
-        group=f"tenant-{run.tenant_id}",
-    )
-    return True
 
 
 def claim_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:

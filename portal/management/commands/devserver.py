@@ -1,30 +1,35 @@
-"""devserver: the sandbox, the web server and the django-q2 cluster together (`make run`)."""
+"""devserver: the Procfile's process set for development (`make run`).
+
+The `worker` and `dispatcher` lines of the Procfile exactly as written, the web server as
+`runserver` (reloads on code changes) instead of gunicorn, and the sandbox. Two clusters on
+SQLite are safe here because they never share work: each schedule names its cluster, so only
+the dispatcher's scheduler fires the dispatch (SQLite has no row lock to stop two schedulers
+firing one schedule), and each cluster reads only its own queue.
+"""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import time
 
-from django.core.management import call_command
 from django.core.management.base import BaseCommand
+
+from portal import procfile
 
 
 class Command(BaseCommand):
-    help = "Run the sandbox, runserver and qcluster until Ctrl-C (development only)."
+    help = "Run the sandbox, runserver and the Procfile's two clusters until Ctrl-C (development)."
 
     def add_arguments(self, parser):
         parser.add_argument("--addr", default="127.0.0.1:8000")
         parser.add_argument("--no-sandbox", action="store_true")
 
     def handle(self, *args, addr: str, no_sandbox: bool, **options):
-        call_command("setup_schedules")
         manage = [sys.executable, "manage.py"]
-        commands = {
-            "web": [*manage, "runserver", addr],
-            "cluster": [*manage, "qcluster"],
-        }
+        commands = {"web": [*manage, "runserver", addr]}
         if not no_sandbox:
             commands["sandbox"] = [
                 *manage,
@@ -35,6 +40,8 @@ class Command(BaseCommand):
                 "8702",
             ]
         processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
+        for name in ("worker", "dispatcher"):
+            processes[name] = procfile.start(name, env=dict(os.environ))
         self.stdout.write(f"Started {', '.join(processes)}; Ctrl-C stops everything.")
         stopping = False
 
