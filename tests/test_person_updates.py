@@ -8,7 +8,9 @@ from django.conf import settings
 from django.core import mail
 
 from integrations.models import ConnectSetting, SyncRun
+from integrations.queue import SEND_RUN_MAIL, WORKERS
 from integrations.services.preview import preview_sync
+from tests.queue_helpers import orm_broker_only, work
 from tests.sync_world import configure, run_now, small_kot
 
 pytestmark = pytest.mark.django_db
@@ -101,12 +103,17 @@ def test_a_merging_api_gets_every_differing_person_corrected_photo_and_groups_in
 
 
 @pytest.mark.parametrize("sandbox", ["update-replaces"], indirect=True)
-def test_a_replacing_api_touches_one_person_switches_updates_off_and_says_whose_photo(world):
+def test_a_replacing_api_touches_one_person_switches_updates_off_and_says_whose_photo(
+    world, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
     sandbox = world.sandbox
     registered_world(sandbox, world.acme, update_persons=True)
     before = ours(sandbox)
 
-    run = run_now(world.acme, SyncRun.Kind.EMPLOYEE)
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_now(world.acme, SyncRun.Kind.EMPLOYEE)
+    work(WORKERS, SEND_RUN_MAIL)  # the failure mail leaves as the workers' task
 
     assert update_posts(sandbox) == 1  # the canary only
     assert run.status == SyncRun.Status.PARTIAL
