@@ -250,8 +250,16 @@ READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
 
 # --- Runs and schedules ---------------------------------------------------------------------
-# A running run whose heartbeat is older than this is taken as dead (worker killed).
+# A running run whose heartbeat is older than this is taken as dead (worker killed) and resumed.
 SYNC_RUN_LEASE_SECONDS = env.int("SYNC_RUN_LEASE_SECONDS", default=300)
+# A run whose worker was lost (lease ran out) is resumed automatically this many times, then
+# failed with the usual message and mail. Hand-backs on SIGTERM count as resumptions too.
+SYNC_MAX_RESUMES = env.int("SYNC_MAX_RESUMES", default=3)
+# On SIGTERM a worker hands its run back within this many seconds (the platform's grace period
+# before SIGKILL should be longer): it stops before its next upstream write.
+SHUTDOWN_GRACE_SECONDS = env.int("SHUTDOWN_GRACE_SECONDS", default=25)
+if SYNC_MAX_RESUMES < 0 or SHUTDOWN_GRACE_SECONDS < 1:
+    raise ImproperlyConfigured("SYNC_MAX_RESUMES must be >= 0 and SHUTDOWN_GRACE_SECONDS >= 1.")
 # Transient failures: retries of a whole run, with these delays (minutes).
 SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, default=[2, 10, 30])
 # A slot missed while no cluster ran is still run if found within this many minutes.

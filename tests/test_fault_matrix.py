@@ -346,7 +346,7 @@ class Cell:
             "partial": "partial, per-employee errors",
             "configuration": "failure (configuration)",
             "transient": "waiting ×3, then failure (transient)",
-            "worker_lost": "running → failure (worker_lost)",
+            "worker_lost": "running → resumed automatically → success",
             "window": "waiting until the window's end",
             "window_posts": "success (POSTs allowed in a window)",
         }[self.expect]
@@ -1044,6 +1044,13 @@ def exercise(cell: Cell, ctx: Ctx, result: CellResult) -> None:
         ctx.travel(timezone.now() + timedelta(seconds=ctx.settings.SYNC_RUN_LEASE_SECONDS + 5))
         assert reap_dead_runs(now=timezone.now()) == 1
         run.refresh_from_db()
+        # Resumed, not failed: the same row is queued again and the next worker finishes it.
+        assert run.status == SyncRun.Status.QUEUED and run.resumes == 1, run.status
+        result.message = check_messages(ctx, run, cell.mentions)
+        states.append("queued (resumed automatically)")
+        resumed = execute_run(run_id=run.pk)
+        assert resumed is not None
+        run = resumed
     else:
         run = start(ctx)
     states.append(_state(run))
@@ -1098,11 +1105,9 @@ def exercise(cell: Cell, ctx: Ctx, result: CellResult) -> None:
         final = rerun(ctx, run)
         states.append(f"{'rerun' if ctx.sync == ATTENDANCE else 'new run'}: {_state(final)}")
     elif cell.expect == "worker_lost":
-        assert run.status == SyncRun.Status.FAILURE
-        assert run.error_type == SyncRun.ErrorType.WORKER_LOST
-        result.message = check_messages(ctx, run, cell.mentions)
-        final = rerun(ctx, run)
-        states.append(f"{'rerun' if ctx.sync == ATTENDANCE else 'new run'}: {_state(final)}")
+        assert run.status == SyncRun.Status.SUCCESS, (run.status, run.message)
+        assert run.attempt == 2 and run.resumes == 1
+        final = run
     else:  # pragma: no cover
         raise AssertionError(cell.expect)
 
