@@ -216,6 +216,7 @@ class Lease:
         self.last = time.monotonic()
         self.lost = False
         self.renewals = 0
+        self._owner = threading.get_ident()
         self._lock = threading.Lock()
 
     def owned(self):
@@ -235,11 +236,10 @@ class Lease:
         """Refresh the heartbeat, conditional on the token; RunTaken when the run is gone."""
         with self._lock:
             self.check()
-            main = threading.current_thread() is threading.main_thread()
             try:
                 renewed = self.owned().update(heartbeat_at=timezone.now())
             finally:
-                if not main:
+                if threading.get_ident() != self._owner:
                     connection.close()  # a write thread's own connection: don't leave it open
             self.renewals += 1
             if renewed != 1:
