@@ -100,7 +100,7 @@ class AdaptiveLimiter:
             self.in_flight = max(0, self.in_flight - 1)
             if throttled:
                 self.throttled += 1
-                if ticket.sent_at >= self._decreased_at:
+                if ticket.sent_at > self._decreased_at:
                     self._decrease()
             elif success:
                 if self.rate:
