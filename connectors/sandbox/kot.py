@@ -92,16 +92,16 @@ KOT_READINGS = {
         {"minutes_only": True},
     ),
     "throttle-303": KotReading(
-        'KOT throttles at 20 calls/s: HTTP 429 with the top-level "303" body, no Retry-After',
-        {"throttle_rate": 20.0, "throttle_style": "303"},
+        'KOT throttles at 2 calls/s: HTTP 429 with the top-level "303" body, no Retry-After',
+        {"throttle_rate": 2.0, "throttle_style": "303"},
     ),
     "throttle-429": KotReading(
-        "KOT throttles at 20 calls/s: a bare HTTP 429 with Retry-After",
-        {"throttle_rate": 20.0, "throttle_style": "429"},
+        "KOT throttles at 2 calls/s: a bare HTTP 429 with Retry-After",
+        {"throttle_rate": 2.0, "throttle_style": "429"},
     ),
     "minutes-only-throttle-303": KotReading(
-        'both: minutes only, and throttled at 5 calls/s with the "303" body',
-        {"minutes_only": True, "throttle_rate": 5.0, "throttle_style": "303"},
+        'both: minutes only, and throttled at 2 calls/s with the "303" body',
+        {"minutes_only": True, "throttle_rate": 2.0, "throttle_style": "303"},
     ),
 }
 
