@@ -104,9 +104,8 @@ def problems_in_value(value: Any, schema: dict[str, Any], where: str) -> list[st
     elif kind == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return [f"{where}: {value!r} is not a number"]
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            return [f"{where}: {value!r} is not a boolean"]
+    elif kind == "boolean" and not isinstance(value, bool):
+        return [f"{where}: {value!r} is not a boolean"]
     if "enum" in schema and value not in schema["enum"]:
         found.append(f"{where}: {value!r} not one of {schema['enum']}")
     return found
