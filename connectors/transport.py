@@ -283,6 +283,13 @@ class BoundedAdapter(HTTPAdapter):
                 raise
             try:
                 response._content = self._read_body(response, call)
+                if call.expired:
+                    # A cut connection can look like a complete answer (headers ended by EOF,
+                    # a body read until close): nothing read after the deadline is trusted.
+                    raise DeadlineExceeded(
+                        f"no complete answer within the {self.deadline:g} s deadline",
+                        response=response,
+                    )
             except BaseException:
                 response.close()
                 raise
