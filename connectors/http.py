@@ -363,7 +363,7 @@ class HttpClient:
         if isinstance(exc, transport.DeadlineExceeded):
             return RequestTimeout(
                 f"{self.display_name}({host})からの応答が{self.deadline:g}秒以内に"
-                "完了しなかったため、中断しました。",
+                "完了しなかったため、中断しました(タイムアウト)。",
                 service=self.service,
                 may_have_landed=write,
                 detail=f"overall deadline ({self.deadline:g} s) on {label}",
