@@ -500,7 +500,7 @@ class SenseLinkClient(HttpClient):
             return self._format_error(f"HTTP {status}: envelope code is not a number")
         if remote_code == 200 and 200 <= status < 300:
             return None
-        remote_message = self.redact(str(body.get("message") or ""))[:300]
+        remote_message = transport.cut(self.redact(str(body.get("message") or "")), 300)
         detail = f"HTTP {status}, code {remote_code}, message {remote_message!r}"
         if remote_code == PARAM_INVALID:
             return ApiError(

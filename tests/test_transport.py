@@ -427,3 +427,41 @@ def test_a_certificate_for_another_name_is_refused_even_on_the_checked_address(
     with pytest.raises(NetworkError) as caught:
         client.server_version()
     assert "SSL証明書エラー" in caught.value.message
+
+
+# ------------------------------------------------------------------------------ settings
+
+
+@pytest.mark.parametrize(
+    ("env_vars", "expected"),
+    [
+        ({"UPSTREAM_CALL_DEADLINE_SECONDS": "61"}, "UPSTREAM_CALL_DEADLINE_SECONDS"),
+        ({"UPSTREAM_CALL_DEADLINE_SECONDS": "0"}, "UPSTREAM_CALL_DEADLINE_SECONDS"),
+        (
+            {"UPSTREAM_CALL_DEADLINE_SECONDS": "100", "SYNC_RUN_LEASE_SECONDS": "400"},
+            "UPSTREAM_CALL_DEADLINE_SECONDS",
+        ),
+        ({"UPSTREAM_MAX_BODY_BYTES": "10"}, "UPSTREAM_MAX_BODY_BYTES"),
+    ],
+)
+def test_a_deadline_beyond_a_fifth_of_the_lease_or_a_tiny_cap_stops_start_up(env_vars, expected):
+    from tests.test_settings_startup import GOOD_KEY, start
+
+    result = start(DEBUG="false", SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEY=GOOD_KEY, **env_vars)
+    assert result.returncode != 0
+    assert expected in result.stderr
+
+
+def test_the_settings_reach_every_client(settings):
+    from integrations.services.clients import kot_client, transport_limits
+
+    settings.UPSTREAM_CALL_DEADLINE_SECONDS = 12.5
+    settings.UPSTREAM_MAX_BODY_BYTES = 2 * MIB
+    assert transport_limits() == {"deadline": 12.5, "max_body_bytes": 2 * MIB}
+
+    class Tenant:
+        kot_access_token = "token"
+
+    client = kot_client(Tenant())
+    assert (client.deadline, client.adapter.deadline) == (12.5, 12.5)
+    assert client.adapter.max_body_bytes == 2 * MIB
