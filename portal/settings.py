@@ -259,6 +259,14 @@ if SENSELINK_MAX_PAGES < 1 or not 0 <= SENSELINK_RECORD_MARGIN_HOURS <= 24:
 # Every outbound call has these timeouts (seconds).
 CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=5.0)
 READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)
+# The whole of one call (connect + headers + body) ends within this many seconds whatever the
+# server does (a read timeout is per socket read: a dripping server never trips it). A call and
+# its retries stay inside one run lease, so a live worker is never reaped for being slow.
+UPSTREAM_CALL_DEADLINE_SECONDS = env.float("UPSTREAM_CALL_DEADLINE_SECONDS", default=60.0)
+# A response body (decompressed bytes counted) larger than this is refused.
+UPSTREAM_MAX_BODY_BYTES = env.int("UPSTREAM_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+if UPSTREAM_MAX_BODY_BYTES < 1024:
+    raise ImproperlyConfigured("UPSTREAM_MAX_BODY_BYTES must be at least 1024.")
 # Version of the terms a tenant user accepts; raising it asks everybody again.
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
 
@@ -273,6 +281,11 @@ SYNC_MAX_RESUMES = env.int("SYNC_MAX_RESUMES", default=3)
 SHUTDOWN_GRACE_SECONDS = env.int("SHUTDOWN_GRACE_SECONDS", default=25)
 if SYNC_MAX_RESUMES < 0 or SHUTDOWN_GRACE_SECONDS < 1:
     raise ImproperlyConfigured("SYNC_MAX_RESUMES must be >= 0 and SHUTDOWN_GRACE_SECONDS >= 1.")
+if not 0 < UPSTREAM_CALL_DEADLINE_SECONDS <= SYNC_RUN_LEASE_SECONDS / 5:
+    raise ImproperlyConfigured(
+        "UPSTREAM_CALL_DEADLINE_SECONDS must be above 0 and at most a fifth of "
+        "SYNC_RUN_LEASE_SECONDS (a call and its three retries fit in one lease)."
+    )
 # Transient failures: retries of a whole run, with these delays (minutes).
 SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, default=[2, 10, 30])
 # A slot missed while no cluster ran is still run if found within this many minutes.

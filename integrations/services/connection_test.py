@@ -18,6 +18,7 @@ from connectors.netcheck import UnsafeUrlError, check_senselink_url
 from connectors.senselink import SenseLinkClient, SlGroup
 
 from ..validators import parse_person_group_ids
+from .clients import transport_limits
 
 SENSELINK = "SenseLink"
 
@@ -34,7 +35,9 @@ def check_kot(*, token: str) -> CheckResult:
     name = "KING OF TIME"
     if not token:
         return CheckResult(name, False, "アクセストークンが未登録です。")
-    client = KotClient(base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1)
+    client = KotClient(
+        base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1, **transport_limits()
+    )
     try:
         available = client.check_token()
     except ConnectorError as exc:
@@ -84,6 +87,7 @@ def check_senselink(
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -253,6 +257,7 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         groups = client.list_groups()
