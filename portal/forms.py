@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -18,6 +20,26 @@ class TermsForm(forms.Form):
         label=_("規約を確認のうえ、同意します。"),
         error_messages={"required": _("規約を確認のうえ、同意のチェックを入れてください。")},
     )
+
+
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """パスワード変更, throttled like the login: the old password is checked through
+    ``authenticate`` so django-axes counts each wrong one and locks the account+address out
+    after ``AXES_FAILURE_LIMIT`` (the middleware then answers the lock-out page)."""
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        username = self.user.get_username()
+        checked = authenticate(self.request, username=username, password=old_password)
+        if checked is None or checked.pk != self.user.pk:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
 
 
 class SecretInput(forms.PasswordInput):

@@ -197,6 +197,8 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
+# The lock-out page, in Japanese (templates/lockout.html); 429 as before.
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
 AXES_ENABLED = _strict_bool("AXES_ENABLED", True)
 # Behind a load balancer every request comes from the balancer's address: django-axes must read
 # the client's address from X-Forwarded-For, or one attacker locks an account out for everyone.

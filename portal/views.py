@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +24,14 @@ from integrations.services.schedules import next_runs, schedule_summary
 from integrations.validators import forbidden_hours
 
 from .decorators import has_accepted_terms, tenant_page
-from .forms import ConnectSettingForm, ManualRunForm, PreviewForm, TermsForm, yesterday
+from .forms import (
+    ConnectSettingForm,
+    ManualRunForm,
+    PreviewForm,
+    TermsForm,
+    ThrottledPasswordChangeForm,
+    yesterday,
+)
 
 PER_PAGE_CHOICES = (5, 10, 25, 50)
 DEFAULT_PER_PAGE = 10
@@ -32,6 +40,15 @@ ERRORS_PER_PAGE = 200
 
 def _own_setting(request: HttpRequest, setting_id: int) -> ConnectSetting:
     return get_object_or_404(ConnectSetting, pk=setting_id, tenant=request.tenant)
+
+
+class ThrottledPasswordChangeView(auth_views.PasswordChangeView):
+    """パスワード変更: wrong old passwords count towards the login's lock-out (django-axes)."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 # --- 利用規約同意 -----------------------------------------------------------------------------
