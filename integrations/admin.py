@@ -40,6 +40,7 @@ from .services.connection_test import check_connections
 from .services.reruns import rerun
 from .services.runs import RunRefused, describe, request_run
 from .services.schedules import schedule_summary
+from .validators import validate_target_date
 
 JST = ZoneInfo("Asia/Tokyo")
 TRIGGER_PERMISSION = "integrations.add_syncrun"
@@ -166,7 +167,7 @@ class ConnectSettingSecretsForm(ConnectSettingForm):
 
 
 class AttendanceRunForm(forms.Form):
-    target_date = forms.DateField(label=_("対象日"))
+    target_date = forms.DateField(label=_("対象日"), validators=[validate_target_date])
 
 
 # --- Tenants ----------------------------------------------------------------------------------
@@ -421,8 +422,15 @@ class TenantAdmin(admin.ModelAdmin):
         if kind == SyncRun.Kind.ATTENDANCE:
             form = AttendanceRunForm(request.POST)
             if not form.is_valid():
+                problems = [
+                    str(error.message)
+                    for error in form.errors.as_data().get("target_date", [])
+                    if error.code == "date_out_of_range"
+                ]
                 self.message_user(
-                    request, "勤怠連携の対象日を正しく入力してください。", messages.ERROR
+                    request,
+                    " ".join(["勤怠連携の対象日を正しく入力してください。", *problems]),
+                    messages.ERROR,
                 )
                 return self._back(tenant)
             target_date = form.cleaned_data["target_date"]
@@ -577,8 +585,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         condition = (
             Q(tenant__name__icontains=term) | Q(tenant__slug__icontains=term) | Q(Exists(by_error))
         )
-        if term.removeprefix("#").isdigit():
-            condition |= Q(pk=int(term.removeprefix("#")))
+        number = term.removeprefix("#")
+        # ASCII digits only ("²".isdigit() is true but int() refuses it), and within a bigint.
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            condition |= Q(pk=int(number))
         return queryset.filter(condition), False
 
     @admin.display(description=_("テナント"), ordering="tenant__name")
@@ -725,10 +735,14 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """FAILURE and PARTIAL runs registered on one JST day (today unless ?date=)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = forms.DateField(required=False)
+        form = forms.DateField(required=False, validators=[validate_target_date])
         try:
             day = form.clean(request.GET.get("date")) or jst_today()
-        except forms.ValidationError:
+        except forms.ValidationError as exc:
+            # A typed or crafted ?date= (9999-12-31, "x") is said, and today is shown instead.
+            self.message_user(
+                request, " ".join(["日付を正しく指定してください。", *exc.messages]), messages.ERROR
+            )
             day = jst_today()
         start = datetime.combine(day, time.min, tzinfo=JST)
         first_error = SyncError.objects.filter(run=OuterRef("pk")).order_by("id")

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from integrations.models import ConnectSetting, SyncRun, Tenant
-from integrations.validators import parse_person_group_ids
+from integrations.validators import parse_person_group_ids, validate_target_date
 
 
 class TermsForm(forms.Form):
@@ -205,6 +205,7 @@ class ManualRunForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+        validators=[validate_target_date],
     )
 
     def clean(self):
@@ -229,6 +230,7 @@ class PreviewForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+        validators=[validate_target_date],
     )
 
     def clean(self):
