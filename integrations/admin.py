@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .admin_filters import PROBLEM_STATUSES, ErrorTenantFilter, LastResultFilter, TenantFilter
+from .forms import WriteOnlySecretsMixin, secret_field
 from .models import ConnectSetting, SyncError, SyncRun, Tenant, TenantMembership, TermsConsent
 from .services.connection_test import check_connections
 from .services.reruns import rerun
@@ -121,15 +122,6 @@ SECRET_HELP = _(
 )
 
 
-def secret_input(label) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        required=False,
-        help_text=SECRET_HELP,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
-
-
 class TenantForm(forms.ModelForm):
     class Meta:
         model = Tenant
@@ -137,16 +129,16 @@ class TenantForm(forms.ModelForm):
         exclude = ["kot_access_token"]  # noqa: DJ006
 
 
-class TenantSecretsForm(TenantForm):
+class TenantSecretsForm(WriteOnlySecretsMixin, forms.ModelForm):
     """The superuser's form: may replace the KOT token; an empty input keeps the stored one."""
 
+    secret_fields = ("kot_access_token",)
     # Labelled like the model field, so the history says "KING OF TIME アクセストークン を変更".
-    new_kot_access_token = secret_input(_("KING OF TIME アクセストークン"))
+    kot_access_token = secret_field(_("KING OF TIME アクセストークン"), help_text=SECRET_HELP)
 
-    def save(self, commit=True):
-        if self.cleaned_data.get("new_kot_access_token"):
-            self.instance.kot_access_token = self.cleaned_data["new_kot_access_token"]
-        return super().save(commit)
+    class Meta:
+        model = Tenant
+        fields = ["kot_access_token"]  # the admin adds its fieldsets' fields
 
 
 class ConnectSettingForm(forms.ModelForm):
@@ -155,15 +147,15 @@ class ConnectSettingForm(forms.ModelForm):
         exclude = ["app_secret"]  # noqa: DJ006
 
 
-class ConnectSettingSecretsForm(ConnectSettingForm):
+class ConnectSettingSecretsForm(WriteOnlySecretsMixin, forms.ModelForm):
     """The superuser's form: may replace the App Secret; an empty input keeps the stored one."""
 
-    new_app_secret = secret_input(_("Appシークレット"))
+    secret_fields = ("app_secret",)
+    app_secret = secret_field(_("Appシークレット"), help_text=SECRET_HELP)
 
-    def save(self, commit=True):
-        if self.cleaned_data.get("new_app_secret"):
-            self.instance.app_secret = self.cleaned_data["new_app_secret"]
-        return super().save(commit)
+    class Meta:
+        model = ConnectSetting
+        fields = ["app_secret"]  # the admin adds its fieldsets' fields
 
 
 class AttendanceRunForm(forms.Form):
@@ -183,7 +175,7 @@ class ConnectSettingInline(admin.StackedInline):
     fieldsets = [
         (
             _("SenseLinkの情報"),
-            {"fields": ["senselink_url", "app_key", "app_secret_status", "new_app_secret"]},
+            {"fields": ["senselink_url", "app_key", "app_secret_status", "app_secret"]},
         ),
         (
             _("勤怠連携 設定"),
@@ -238,11 +230,20 @@ class ConnectSettingInline(admin.StackedInline):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return self.fieldsets
-        return without_fields(self.fieldsets, {"new_app_secret"})
+        return without_fields(self.fieldsets, {"app_secret"})
+
+    def get_readonly_fields(self, request, obj=None):
+        # Where a tenant's data goes (the URL) and the secrets: superusers only. The サポート
+        # group looks and presses buttons; it cannot send data or signatures elsewhere.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "senselink_url"]
 
     def get_formset(self, request, obj=None, **kwargs):
         if request.user.is_superuser:
+            # The admin would also exclude the base form's Meta.exclude (the secret).
             kwargs["form"] = ConnectSettingSecretsForm
+            kwargs["exclude"] = list(self.get_readonly_fields(request, obj))
         return super().get_formset(request, obj, **kwargs)
 
 
@@ -265,7 +266,7 @@ class TenantAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "subscription_status", "created_at"]}),
         (
             _("KING OF TIMEの情報"),
-            {"fields": ["kot_access_token_status", "new_kot_access_token"]},
+            {"fields": ["kot_access_token_status", "kot_access_token"]},
         ),
         (_("通知"), {"fields": ["contact_email", "notify_contact", "notify_support"]}),
     ]
@@ -309,11 +310,13 @@ class TenantAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return self.fieldsets
-        return without_fields(self.fieldsets, {"new_kot_access_token"})
+        return without_fields(self.fieldsets, {"kot_access_token"})
 
     def get_form(self, request, obj=None, **kwargs):
         if request.user.is_superuser:
+            # The admin would also exclude the base form's Meta.exclude (the secret).
             kwargs["form"] = TenantSecretsForm
+            kwargs["exclude"] = list(self.get_readonly_fields(request, obj))
         return super().get_form(request, obj, **kwargs)
 
     @admin.display(description=_("KING OF TIME アクセストークン(登録状況)"))

@@ -52,31 +52,6 @@ class Tenant(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        # What was stored, so clean() checks the token only when it changes.
-        instance._stored_kot_token = instance.__dict__.get("kot_access_token")
-        return instance
-
-    def clean(self) -> None:
-        token = self.kot_access_token
-        if token and token != getattr(self, "_stored_kot_token", None):
-            taken = Tenant.objects.filter(kot_token_digest=secret_digest(token))
-            if self.pk:
-                taken = taken.exclude(pk=self.pk)
-            if taken.exists():
-                # Names neither the token nor the other tenant: a tenant must not learn either.
-                raise ValidationError(
-                    {
-                        "kot_access_token": _(
-                            "このアクセストークンは登録できません。KING OF TIMEで発行した"
-                            "この会社専用のアクセストークンを入力してください。"
-                        )
-                    },
-                    code="kot_token_taken",
-                )
-
     def save(self, *args, **kwargs) -> None:
         # The digest follows the token wherever it is set (forms, admin, scripts).
         self.kot_token_digest = secret_digest(self.kot_access_token)
@@ -85,6 +60,41 @@ class Tenant(models.Model):
             kwargs["update_fields"] = {*update_fields, "kot_token_digest"}
         super().save(*args, **kwargs)
         self._stored_kot_token = self.kot_access_token
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What was stored, so clean() checks the token only when it changes.
+        instance._stored_kot_token = instance.__dict__.get("kot_access_token")
+        return instance
+
+    def kot_token_problem(self, token: str) -> str | None:
+        """Why ``token`` cannot be this tenant's (another tenant holds it), or None.
+
+        Compared by keyed digest, never by ciphertext. The message names neither the token nor
+        the other tenant: a tenant must learn neither.
+        """
+        if not token:
+            return None
+        taken = Tenant.objects.filter(kot_token_digest=secret_digest(token))
+        if self.pk:
+            taken = taken.exclude(pk=self.pk)
+        if not taken.exists():
+            return None
+        return str(
+            _(
+                "このアクセストークンは登録できません。KING OF TIMEで発行した、この会社専用の"
+                "アクセストークンを入力してください。"
+            )
+        )
+
+    def clean(self) -> None:
+        # One KOT token, one tenant (two would post every punch twice); checked when it changes.
+        token = self.kot_access_token
+        if token and token != getattr(self, "_stored_kot_token", None):
+            problem = self.kot_token_problem(token)
+            if problem:
+                raise ValidationError({"kot_access_token": problem}, code="kot_token_taken")
 
     @property
     def is_active(self) -> bool:

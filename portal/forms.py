@@ -11,6 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from integrations.forms import WriteOnlySecretsMixin, secret_field
 from integrations.models import ConnectSetting, SyncRun, Tenant
 from integrations.validators import parse_person_group_ids, validate_target_date
 
@@ -42,33 +43,22 @@ class ThrottledPasswordChangeForm(PasswordChangeForm):
         return old_password
 
 
-class SecretInput(forms.PasswordInput):
-    """A password box that never renders a value back and keeps browsers from autofilling it."""
-
-    def __init__(self, attrs=None):
-        super().__init__(
-            attrs={"autocomplete": "new-password", **(attrs or {})}, render_value=False
-        )
-
-
-class ConnectSettingForm(forms.ModelForm):
+class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
     """連携設定: the tenant's ConnectSetting plus the tenant's KOT token, saved together.
 
-    Secrets are write-only: an empty input keeps the stored value.
+    Secrets are write-only (integrations.forms): an empty input keeps the stored value.
     """
 
-    kot_access_token = forms.CharField(
-        label=_("アクセストークン"), required=False, strip=True, widget=SecretInput()
-    )
-    app_secret = forms.CharField(
-        label=_("Appシークレット"), required=False, strip=True, widget=SecretInput()
-    )
+    secret_fields = ("app_secret",)
+    kot_access_token = secret_field(_("アクセストークン"))
+    app_secret = secret_field(_("Appシークレット"))
 
     class Meta:
         model = ConnectSetting
         fields = [
             "senselink_url",
             "app_key",
+            "app_secret",
             "attendance_mode",
             "attendance_trigger",
             "attendance_hour",
@@ -141,6 +131,14 @@ class ConnectSettingForm(forms.ModelForm):
             raise forms.ValidationError(_("Appシークレットを入力してください。"), code="required")
         return value
 
+    def clean_kot_access_token(self) -> str:
+        value = self.cleaned_data["kot_access_token"]
+        if value and value != self.tenant.kot_access_token:
+            problem = self.tenant.kot_token_problem(value)
+            if problem:
+                raise forms.ValidationError(problem, code="kot_token_taken")
+        return value
+
     def clean_person_group_ids(self) -> str:
         """The picked groups when the list was shown (its checkboxes), else the typed ids."""
         if self.data.get("group_picker"):
@@ -170,8 +168,6 @@ class ConnectSettingForm(forms.ModelForm):
         """Save the setting and the tenant's token in one transaction (nothing saved half)."""
         setting = super().save(commit=False)
         setting.tenant = self.tenant
-        if self.cleaned_data.get("app_secret"):
-            setting.app_secret = self.cleaned_data["app_secret"]
         token = self.cleaned_data.get("kot_access_token")
         with transaction.atomic():
             setting.save()
@@ -181,12 +177,19 @@ class ConnectSettingForm(forms.ModelForm):
         return setting
 
     def connection_values(self) -> dict[str, str]:
-        """What the connection test uses: the typed values, stored secrets for empty inputs."""
+        """What the connection test uses: the typed values, stored secrets for empty inputs.
+
+        The stored App Secret signs requests only to the saved URL: to test another URL, the
+        secret must be typed (else none is given and the test asks for it).
+        """
         data = self.data
-        stored_secret = self.instance.app_secret if self.instance.pk else ""
+        url = data.get("senselink_url", "").strip()
+        stored_secret = ""
+        if self.instance.pk and url == self.instance.senselink_url.strip():
+            stored_secret = self.instance.app_secret
         return {
             "token": data.get("kot_access_token", "").strip() or self.tenant.kot_access_token,
-            "url": data.get("senselink_url", "").strip(),
+            "url": url,
             "app_key": data.get("app_key", "").strip(),
             "app_secret": data.get("app_secret", "").strip() or stored_secret,
         }
