@@ -32,6 +32,7 @@ from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from .admin_filters import PROBLEM_STATUSES, ErrorTenantFilter, LastResultFilter, TenantFilter
@@ -119,6 +120,12 @@ def without_fields(fieldsets, names: set[str]):
 
 SECRET_HELP = _(
     "置き換える場合のみ新しい値を入力してください。空欄のまま保存すると登録済みの値を保持します。"
+)
+
+
+# The admin's secret inputs (the inline's carry its prefix): never in an error report.
+SECRET_POST_FIELDS = sensitive_post_parameters(
+    "kot_access_token", "connect_settings-0-app_secret", "connect_settings-__prefix__-app_secret"
 )
 
 
@@ -370,6 +377,10 @@ class TenantAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @method_decorator(SECRET_POST_FIELDS)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {
             **(extra_context or {}),
@@ -395,6 +406,7 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     @method_decorator(require_POST)
+    @method_decorator(sensitive_variables())
     def connection_test_view(self, request, object_id):
         tenant = self._button_tenant(request, object_id)
         setting = tenant.senselink_settings[0] if tenant.senselink_settings else None

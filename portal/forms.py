@@ -9,7 +9,9 @@ from django.contrib.auth import authenticate
 from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.forms import WriteOnlySecretsMixin, secret_field
 from integrations.models import ConnectSetting, SyncRun, Tenant
@@ -131,6 +133,7 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             raise forms.ValidationError(_("Appシークレットを入力してください。"), code="required")
         return value
 
+    @method_decorator(sensitive_variables())
     def clean_kot_access_token(self) -> str:
         value = self.cleaned_data["kot_access_token"]
         if value and value != self.tenant.kot_access_token:
@@ -176,6 +179,7 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
                 self.tenant.save(update_fields=["kot_access_token"])
         return setting
 
+    @method_decorator(sensitive_variables())
     def connection_values(self) -> dict[str, str]:
         """What the connection test uses: the typed values, stored secrets for empty inputs.
 

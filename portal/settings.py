@@ -192,6 +192,9 @@ SECURE_HSTS_PRELOAD = not DEBUG
 if _strict_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
+# Error reports (the DEBUG page, error mails) hide every secret, DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsExceptionReporterFilter"
+
 # django-axes: lock an account+address out after repeated failed logins (tenant and admin).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)

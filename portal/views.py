@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
@@ -154,6 +155,7 @@ def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
 # --- 連携設定 -----------------------------------------------------------------------------------
 
 
+@sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
 @tenant_page
 def connect_settings_new(request: HttpRequest) -> HttpResponse:
@@ -164,12 +166,14 @@ def connect_settings_new(request: HttpRequest) -> HttpResponse:
     return _settings_page(request, ConnectSetting(tenant=request.tenant))
 
 
+@sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
 @tenant_page
 def connect_settings(request: HttpRequest, setting_id: int) -> HttpResponse:
     return _settings_page(request, _own_setting(request, setting_id))
 
 
+@sensitive_variables()
 def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpResponse:
     checks = None
     groups = None
