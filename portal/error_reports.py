@@ -110,10 +110,7 @@ class SecretsExceptionReporterFilter(SafeExceptionReporterFilter):
                     for attribute, attribute_value in list(attributes.items()):
                         self._harvest(attribute, attribute_value, secrets)
         if request is not None:
-            try:
-                request._report_secrets = secrets
-            except AttributeError:
-                pass
+            request._report_secrets = secrets
         return secrets
 
     def _harvest(self, name, value, secrets: set[str]) -> None:
