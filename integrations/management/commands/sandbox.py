@@ -60,6 +60,14 @@ class Command(BaseCommand):
             help="take another reading of SenseLink's open points (repeatable): "
             + "; ".join(f"{name}: {r.description}" for name, r in READINGS.items()),
         )
+        parser.add_argument(
+            "--overlong",
+            type=int,
+            default=None,
+            metavar="N",
+            help="overlong strings: two KOT employee codes and one unknown SenseLink job number "
+            "of N characters (e.g. 65 or 1000)",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -81,6 +89,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--now {options['now']!r}: expected YYYY-MM-DDTHH:MM") from exc
             pinned = pinned if pinned.tzinfo else pinned.replace(tzinfo=JST)
             day = day or pinned.astimezone(JST).date()
+        if options["overlong"] is not None and options["overlong"] < 1:
+            raise CommandError("--overlong N: N must be at least 1 (characters)")
         try:
             sandbox = start_sandbox(
                 employees=options["employees"],
@@ -92,6 +102,7 @@ class Command(BaseCommand):
                 latency=options["latency_ms"] / 1000,
                 recognitions_per_employee=options["recognitions"],
                 senselink=options["senselink_reading"],
+                overlong=options["overlong"],
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
@@ -116,6 +127,9 @@ class Command(BaseCommand):
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
+        if sandbox.senselink.extra_job_numbers:
+            length = len(sandbox.senselink.extra_job_numbers[0])
+            out(f"  overlong mode: codes and a job number of {length} characters")
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
