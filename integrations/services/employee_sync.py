@@ -442,6 +442,7 @@ def _apply_updates(
     by a replacing API. The updates left, all proven safe, go out in parallel.
     """
     if not plan.photo_visible:
+        guard()  # a setting change is a write too: only while the run is ours
         _switch_updates_off(setting)
         outcome.not_updated += len(plan.updates)
         outcome.add_error(
@@ -529,6 +530,7 @@ def _canary(
         k for k in witnesses if _norm(k, update.person.raw.get(k)) != _norm(k, after.raw.get(k))
     )
     if changed:
+        guard()
         _switch_updates_off(setting)
         labels = "、".join(dict.fromkeys(WITNESS_LABELS.get(_squash(k), k) for k in changed))
         who = f"従業員コード:{code}({update.person.name or update.data.name})"
