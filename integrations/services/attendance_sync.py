@@ -217,8 +217,13 @@ def post_punches(
     kot: KotClient,
     plan: AttendancePlan,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
-    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread."""
+    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread.
+
+    ``guard`` (the run's lease) comes right before each POST, in the thread that sends it: a
+    worker that lost its run, or whose cluster is stopping, raises there and posts nothing more.
+    """
     outcome = Outcome(skipped=plan.already)
     outcome.achieved = plan.already
     for problem in plan.problems:
@@ -231,6 +236,7 @@ def post_punches(
         )
 
     def post(punch: Punch) -> KotPunch:
+        guard()
         return kot.register_punch(
             employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
         )
@@ -301,6 +307,7 @@ def sync_attendance(
     senselink: SenseLinkClient,
     setting: ConnectSetting,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Execute an attendance run's work and return its outcome (the caller records it)."""
     plan = plan_attendance(
@@ -311,4 +318,4 @@ def sync_attendance(
         only=rerun_scope(run),
         beat=beat,
     )
-    return post_punches(kot=kot, plan=plan, beat=beat)
+    return post_punches(kot=kot, plan=plan, beat=beat, guard=guard)
