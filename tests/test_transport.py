@@ -458,6 +458,7 @@ def test_the_settings_reach_every_client(settings):
     settings.UPSTREAM_CALL_DEADLINE_SECONDS = 12.5
     settings.UPSTREAM_MAX_BODY_BYTES = 2 * MIB
     assert transport_limits() == {"deadline": 12.5, "max_body_bytes": 2 * MIB}
+    assert transport_limits(interactive=True)["deadline"] == 6.0  # the connection test
 
     class Tenant:
         kot_access_token = "token"
