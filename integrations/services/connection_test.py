@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.errors import AuthenticationError, ConnectorError, NetworkError
 from connectors.kot import KotClient
@@ -31,6 +32,7 @@ class CheckResult:
     level: str = ""  # "" (OK/NG by ok), "warning" (works, but see the message), "info"
 
 
+@sensitive_variables("token", "app_secret")
 def check_kot(*, token: str) -> CheckResult:
     name = "KING OF TIME"
     if not token:
@@ -67,6 +69,7 @@ def refused_message() -> str:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_senselink(
     *, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
 ) -> list[CheckResult]:
@@ -226,6 +229,7 @@ def outbound_ip() -> CheckResult:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_connections(
     *, token: str, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
 ) -> list[CheckResult]:
@@ -246,6 +250,7 @@ class GroupList:
     error: str = ""
 
 
+@sensitive_variables("token", "app_secret")
 def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = "") -> GroupList:
     """The person groups (manual 2.5.2) read with the given values; ``token`` is not used."""
     if not (url and app_key and app_secret):
