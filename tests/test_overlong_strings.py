@@ -87,3 +87,11 @@ def test_employee_sync_with_overlong_codes_ends_partial_with_errors_saved(world,
         assert len(error.message) < 250 and f"{length}文字" in error.message
     # Nobody was created with a job number SenseLink cannot hold.
     assert not any(len(p.get("job_number") or "") > 45 for p in sandbox.senselink.persons.values())
+
+
+def test_the_sandbox_starts_in_overlong_mode(make_sandbox):
+    sandbox = make_sandbox(employees=5, overlong=65)
+    codes = [e["code"] for e in sandbox.kot.employees]
+    assert sum(len(code) == 65 for code in codes) == 2
+    assert sandbox.senselink.extra_job_numbers == (sandbox.senselink.extra_job_numbers[0],)
+    assert len(sandbox.senselink.extra_job_numbers[0]) == 65
