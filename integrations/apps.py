@@ -12,6 +12,10 @@ class IntegrationsConfig(AppConfig):
         # calls one idempotent service, so that `migrate` is the whole deploy (the dispatcher
         # schedule exists without a separate step).
         post_migrate.connect(declare_schedules, sender=self, dispatch_uid="integrations.schedules")
+        # A cluster's SIGTERM reaches its workers: they hand their runs back (integrations.queue).
+        from .queue import install_stop_relay
+
+        install_stop_relay()
 
 
 def declare_schedules(sender, *, using: str = "default", verbosity: int = 1, **kwargs) -> None:

@@ -453,7 +453,11 @@ class SyncRun(models.Model):
     not_before = models.DateTimeField(_("再開予定"), null=True, blank=True)
     enqueued_at = models.DateTimeField(null=True, blank=True, editable=False)
     heartbeat_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # Also the run's lease token: claim_run increments it, and every write of a worker is
+    # conditional on the attempt it claimed (integrations/services/runs.py, Lease).
     attempt = models.PositiveSmallIntegerField(_("試行回数"), default=0)
+    # Automatic resumptions: after its worker was lost (the reaper) or stopped (SIGTERM).
+    resumes = models.PositiveSmallIntegerField(_("自動再開回数"), default=0)
 
     class Meta:
         verbose_name = _("連携ログ")

@@ -18,6 +18,8 @@ Packages are built and signed as ``django_q.tasks.async_task`` builds them, and 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -71,6 +73,60 @@ def run_job(*, run_id: int, tenant_id: int, attempt: int) -> Job:
 
 def mail_job(*, run_id: int) -> Job:
     return Job(SEND_RUN_MAIL, (run_id,), f"run-mail-{run_id}", "mail")
+
+
+# --- stopping: SIGTERM reaches the workers ----------------------------------------------------
+#
+# django-q2 gets SIGTERM in the cluster's main process: it stops its sentinel, which waits for
+# each worker process to finish the task it holds (up to the task timeout, 1,800 s). A sync
+# must not make a deploy wait that long, nor be killed half-way by the platform: the main
+# process sets this flag (created before the sentinel and its workers fork, so they share it),
+# and a run's Lease (services/runs.py) sees it before its next write and hands the run back.
+
+_STOPPING = multiprocessing.get_context("fork").Event()
+
+
+def stopping() -> bool:
+    """Whether this process's cluster has been asked to stop (SIGTERM/SIGINT)."""
+    return _STOPPING.is_set()
+
+
+def request_stop() -> None:
+    """What the cluster's signal handler does first (tests call it to stand for SIGTERM)."""
+    _STOPPING.set()
+
+
+def install_stop_relay() -> None:
+    """Make django-q2's cluster set the stopping flag when it gets SIGTERM or SIGINT.
+
+    ``Cluster.__init__`` installs ``self.sig_handler`` for both signals; wrapping the class's
+    handler (before any cluster exists: ``AppConfig.ready``) relays the signal to the workers.
+    The workers then hand their runs back within SHUTDOWN_GRACE_SECONDS (the time of one
+    upstream call at most); a warning is logged if they did not.
+    """
+    from django_q.cluster import Cluster
+
+    original = Cluster.sig_handler
+    if getattr(original, "relays_stop", False):
+        return
+
+    def sig_handler(self, signum, frame):
+        request_stop()
+        grace = settings.SHUTDOWN_GRACE_SECONDS
+
+        def late() -> None:
+            log.warning("cluster still stopping after %s s: a run outlived the grace", grace)
+
+        timer = threading.Timer(grace, late)
+        timer.daemon = True
+        timer.start()
+        try:
+            original(self, signum, frame)
+        finally:
+            timer.cancel()
+
+    sig_handler.relays_stop = True  # type: ignore[attr-defined]
+    Cluster.sig_handler = sig_handler  # type: ignore[method-assign]
 
 
 # --- the broker ---------------------------------------------------------------------------------

@@ -196,8 +196,9 @@ class MatrixReport:
             "",
             "- **Worker killed**: the cells above simulate the kill in-process (a `BaseException` "
             "raised inside a POST / person create, so nothing in the run records anything, the run "
-            "stays `running`), then the dispatcher's reaper (`reap_dead_runs`) marks it "
-            "`worker_lost` once its heartbeat lease ran out, and a rerun completes the work. A "
+            "stays `running`), then the dispatcher's reaper (`reap_dead_runs`) puts it back in "
+            "the queue once its heartbeat lease ran out (resumed automatically, up to "
+            "`SYNC_MAX_RESUMES` times), and the next worker completes the same run. A "
             "real `SIGKILL` of a worker process is covered by `tests/test_worker_lost.py`.",
             "- **KOT forbidden window mid-run**: the clock (and the sandbox's KOT clock, which "
             "follows it) is moved into the window between two calls of the run, so the window "

@@ -242,7 +242,7 @@ def test_the_data_migration_fills_digests_of_existing_rows(world):
 
     Tenant.objects.update(kot_token_digest="")
     migration = importlib.import_module(
-        "integrations.migrations.0004_insiders_token_digest_fitted_codes"
+        "integrations.migrations.0005_insiders_token_digest_fitted_codes"
     )
     from django.apps import apps
 

@@ -1,5 +1,6 @@
-"""A run whose worker died is noticed once its heartbeat lease runs out, marked failed with a
-clear message, and can be rerun — which leaves each punch in KOT exactly once."""
+"""A run whose worker died is noticed once its heartbeat lease runs out and resumed
+automatically (same run, back to the queue) up to SYNC_MAX_RESUMES times, then failed with a
+clear message and one mail. Resuming leaves each punch in KOT exactly once."""
 
 from __future__ import annotations
 
@@ -12,11 +13,14 @@ from django.core import mail
 from django.utils import timezone
 
 from integrations.models import SyncRun
-from integrations.queue import SEND_RUN_MAIL, WORKERS
-from integrations.services.dispatch import WORKER_LOST_MESSAGE, dispatch
+from integrations.queue import EXECUTE_RUN, SEND_RUN_MAIL, WORKERS
+from integrations.services.dispatch import (
+    WORKER_LOST_AGAIN_MESSAGE,
+    WORKER_LOST_MESSAGE,
+    dispatch,
+)
 from integrations.services.execution import execute_run
-from integrations.services.reruns import rerun
-from integrations.services.runs import claim_run, request_run
+from integrations.services.runs import RESUME_MESSAGE, claim_run, request_run
 from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, wait_for
 from tests.queue_helpers import orm_broker_only, queued, work
@@ -33,7 +37,7 @@ def lease(settings) -> timedelta:
 
 
 @pytest.mark.django_db
-def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(
+def test_a_running_run_with_a_stale_heartbeat_is_resumed_automatically(
     world, settings, django_capture_on_commit_callbacks
 ):
     orm_broker_only()
@@ -44,25 +48,92 @@ def test_a_running_run_with_a_stale_heartbeat_is_failed_with_a_clear_message(
     assert dispatch(now=timezone.now() + lease(settings) - timedelta(seconds=30)).reaped == 0
     with django_capture_on_commit_callbacks(execute=True):
         report = dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
-    work(WORKERS, SEND_RUN_MAIL)  # the failure mail is a task of its own on the workers
+    work(WORKERS, SEND_RUN_MAIL)
 
     assert report.reaped == 1
     run.refresh_from_db()
+    assert run.status == SyncRun.Status.QUEUED  # the same run, back in the queue
+    assert (run.attempt, run.resumes) == (1, 1)
+    assert run.message == RESUME_MESSAGE.format(n=1)
+    assert "自動で再開" in run.message
+    assert run.finished_at is None and run.heartbeat_at is None
+    assert not run.errors.exists()
+    assert mail.outbox == []  # nobody needs to act
+    # The same dispatch handed it to the workers again.
+    assert report.enqueued == 1
+    assert [t["args"] for t in queued(WORKERS, EXECUTE_RUN)] == [(run.pk,)]
+
+
+@pytest.mark.django_db
+def test_a_resumed_run_finishes_and_each_punch_lands_once(world, settings):
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+    claim_run(run_id=request.run.pk)
+    dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
+
+    result = execute_run(run_id=request.run.pk)
+
+    assert result.pk == request.run.pk and result.attempt == 2
+    assert result.status in (SyncRun.Status.SUCCESS, SyncRun.Status.PARTIAL)
+    assert set(result.errors.values_list("code", flat=True)) <= {"unknown_employee"}
+    assert result.created_count > 0
+    assert each_punch_once(world.sandbox)
+    assert not SyncRun.objects.filter(trigger=SyncRun.Trigger.RERUN).exists()
+
+
+@pytest.mark.django_db
+def test_resumed_up_to_the_limit_then_failed_with_one_mail(
+    world, settings, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
+    settings.SYNC_MAX_RESUMES = 2
+    request = request_run(tenant=world.acme, kind="employee", enqueue=False)
+    now = timezone.now()
+    for n in (1, 2):
+        assert claim_run(run_id=request.run.pk, now=now) is not None
+        now += lease(settings) + timedelta(seconds=30)
+        with django_capture_on_commit_callbacks(execute=True):
+            assert dispatch(now=now).reaped == 1
+        run = SyncRun.objects.get(pk=request.run.pk)
+        assert (run.status, run.resumes) == (SyncRun.Status.QUEUED, n)
+    assert claim_run(run_id=request.run.pk, now=now) is not None
+    now += lease(settings) + timedelta(seconds=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch(now=now).reaped == 1
+    work(WORKERS, SEND_RUN_MAIL)
+
+    run = SyncRun.objects.get(pk=request.run.pk)
     assert run.status == SyncRun.Status.FAILURE
     assert run.error_type == SyncRun.ErrorType.WORKER_LOST
-    assert run.message == WORKER_LOST_MESSAGE
-    assert run.finished_at is not None
+    assert (run.attempt, run.resumes) == (3, 2)
+    assert run.message == WORKER_LOST_AGAIN_MESSAGE.format(n=2)
     (error,) = run.errors.all()
-    assert error.code == "worker_lost"
-    assert error.message == WORKER_LOST_MESSAGE
-    assert error.target_date == DAY
+    assert (error.code, error.message) == ("worker_lost", run.message)
     (message,) = mail.outbox
-    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} FAILURE"
+    assert message.subject == f"[連携エラー] acme 株式会社 社員情報連携 #{run.pk} FAILURE"
     assert "再実行してください" in message.body
-    # Reaped once: a later dispatch finds nothing more to do.
+    # Ended once: a later dispatch finds nothing more to do, and sends nothing more.
     with django_capture_on_commit_callbacks(execute=True):
-        assert dispatch(now=timezone.now() + 2 * lease(settings)).reaped == 0
+        assert dispatch(now=now + 2 * lease(settings)).reaped == 0
     assert queued(func=SEND_RUN_MAIL) == []
+    assert len(mail.outbox) == 1
+
+
+@pytest.mark.django_db
+def test_with_no_resumes_allowed_the_reaper_fails_at_once(
+    world, settings, django_capture_on_commit_callbacks
+):
+    orm_broker_only()
+    settings.SYNC_MAX_RESUMES = 0
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+    claim_run(run_id=request.run.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30)).reaped == 1
+    work(WORKERS, SEND_RUN_MAIL)
+    run = SyncRun.objects.get(pk=request.run.pk)
+    assert (run.status, run.error_type) == (SyncRun.Status.FAILURE, "worker_lost")
+    assert run.message == WORKER_LOST_MESSAGE
+    (error,) = run.errors.all()
+    assert error.target_date == DAY
     assert len(mail.outbox) == 1
 
 
@@ -77,25 +148,6 @@ def test_a_run_whose_worker_still_beats_is_left_alone(world, settings):
     assert SyncRun.objects.get(pk=request.run.pk).status == SyncRun.Status.RUNNING
 
 
-@pytest.mark.django_db
-def test_a_reaped_run_is_rerun_and_each_punch_lands_once(world, settings):
-    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
-    claim_run(run_id=request.run.pk)
-    dispatch(now=timezone.now() + lease(settings) + timedelta(seconds=30))
-    lost = SyncRun.objects.get(pk=request.run.pk)
-
-    again = rerun(run=lost)
-    result = execute_run(run_id=again.run.pk)
-
-    assert again.created
-    assert result.trigger == SyncRun.Trigger.RERUN
-    assert result.rerun_of_id == lost.pk
-    assert result.status in (SyncRun.Status.SUCCESS, SyncRun.Status.PARTIAL)
-    assert set(result.errors.values_list("code", flat=True)) <= {"unknown_employee"}
-    assert result.created_count > 0
-    assert each_punch_once(world.sandbox)
-
-
 # --- a real worker, really killed -------------------------------------------------------------
 
 
@@ -108,9 +160,7 @@ def live(transactional_db, sandbox, settings):
     return sandbox
 
 
-def test_a_killed_run_sync_process_is_reaped_then_rerun_without_duplicate_punches(
-    live, settings, tmp_path
-):
+def test_a_killed_run_sync_process_is_resumed_without_duplicate_punches(live, settings, tmp_path):
     day = live.day - timedelta(days=1)
     live.latency = 0.3  # slow enough to be killed half-way through its POSTs
     process = start_manage(
@@ -151,18 +201,17 @@ def test_a_killed_run_sync_process_is_reaped_then_rerun_without_duplicate_punche
     punched_before = len(live.kot.punches)
     assert punched_before >= 3
 
-    # Within the lease the run is left alone; past it, the dispatcher reaps it.
+    # Within the lease the run is left alone; past it, the dispatcher resumes it.
     assert dispatch().reaped == 0
     assert dispatch(now=timezone.now() + lease(settings) + timedelta(minutes=1)).reaped == 1
     killed.refresh_from_db()
-    assert killed.status == SyncRun.Status.FAILURE
-    assert killed.error_type == SyncRun.ErrorType.WORKER_LOST
-    assert killed.message == WORKER_LOST_MESSAGE
+    assert killed.status == SyncRun.Status.QUEUED
+    assert killed.resumes == 1
 
-    again = rerun(run=killed)
-    result = execute_run(run_id=again.run.pk)
+    result = execute_run(run_id=killed.pk)  # the next worker takes the same run
 
     # PARTIAL only because the sandbox's records include numbers KOT does not know.
+    assert result.pk == killed.pk and result.attempt == 2
     assert result.status == SyncRun.Status.PARTIAL, result.message
     assert set(result.errors.values_list("code", flat=True)) == {"unknown_employee"}
     assert result.skipped_count >= punched_before  # what the dead worker posted is not re-posted

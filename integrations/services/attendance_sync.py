@@ -169,7 +169,7 @@ def plan_attendance(
     beat()
     for punch in wanted:
         held = existing.get((punch.employee_key, punch.code), [])
-        if any(_same_second(h.time, punch.time) for h in held):
+        if any(same_minute(h.time, punch.time) for h in held):
             plan.already += 1
         elif held:
             plan.problems.append(
@@ -185,8 +185,11 @@ def plan_attendance(
     return plan
 
 
-def _same_second(a: datetime, b: datetime) -> bool:
-    return int(a.timestamp()) == int(b.timestamp())
+def same_minute(a: datetime, b: datetime) -> bool:
+    """Whether a punch KOT holds is ours: KOT's screens show HH:MM and whether it stores the
+    seconds we send is not documented, so a punch of the same kind less than 60 s away is
+    "already there" (a rerun never reports the portal's own punch as a conflict)."""
+    return abs((a - b).total_seconds()) < 60
 
 
 def _existing_punches(
@@ -206,7 +209,7 @@ def _landed(kot: KotClient, punch: Punch, target_date: date) -> bool | None:
     except ConnectorError:
         return None
     return any(
-        _same_second(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
+        same_minute(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
     )
 
 
@@ -215,8 +218,13 @@ def post_punches(
     kot: KotClient,
     plan: AttendancePlan,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
-    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread."""
+    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread.
+
+    ``guard`` (the run's lease) comes right before each POST, in the thread that sends it: a
+    worker that lost its run, or whose cluster is stopping, raises there and posts nothing more.
+    """
     outcome = Outcome(skipped=plan.already)
     outcome.achieved = plan.already
     for problem in plan.problems:
@@ -229,11 +237,13 @@ def post_punches(
         )
 
     def post(punch: Punch) -> KotPunch:
+        guard()
         return kot.register_punch(
             employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
         )
 
-    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat):
+    workers = kot.limiter.max_concurrency
+    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat, workers=workers):
         if exc is None:
             outcome.created += 1
             outcome.achieved += 1
@@ -298,6 +308,7 @@ def sync_attendance(
     senselink: SenseLinkClient,
     setting: ConnectSetting,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Execute an attendance run's work and return its outcome (the caller records it)."""
     plan = plan_attendance(
@@ -308,4 +319,4 @@ def sync_attendance(
         only=rerun_scope(run),
         beat=beat,
     )
-    return post_punches(kot=kot, plan=plan, beat=beat)
+    return post_punches(kot=kot, plan=plan, beat=beat, guard=guard)

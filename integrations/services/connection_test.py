@@ -19,6 +19,7 @@ from connectors.netcheck import UnsafeUrlError, check_senselink_url
 from connectors.senselink import SenseLinkClient, SlGroup
 
 from ..validators import parse_person_group_ids
+from .clients import transport_limits
 
 SENSELINK = "SenseLink"
 
@@ -36,7 +37,9 @@ def check_kot(*, token: str) -> CheckResult:
     name = "KING OF TIME"
     if not token:
         return CheckResult(name, False, "アクセストークンが未登録です。")
-    client = KotClient(base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1)
+    client = KotClient(
+        base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1, **transport_limits()
+    )
     try:
         available = client.check_token()
     except ConnectorError as exc:
@@ -87,6 +90,7 @@ def check_senselink(
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -258,6 +262,7 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         groups = client.list_groups()

@@ -2,8 +2,8 @@
 
 Each call (1) turns every due schedule slot into exactly one run — the unique constraint on
 (tenant, kind, slot) makes racing dispatchers harmless — and records slots missed while no
-dispatcher ran, (2) writes the dispatcher heartbeat that /healthz reads, (3) fails runs whose
-worker died (their heartbeat lease ran out), and (4) hands due queued/waiting runs to the
+dispatcher ran, (2) writes the dispatcher heartbeat that /healthz reads, (3) resumes runs whose
+worker died (their heartbeat lease ran out; after SYNC_MAX_RESUMES it fails them), and (4) hands due queued/waiting runs to the
 workers' cluster (``integrations.queue``). Every step is idempotent, so a late, repeated or
 concurrent dispatch changes nothing twice. Nothing slow happens here: failure mails are tasks
 of their own on the workers.
@@ -21,8 +21,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import queue
-from ..models import ConnectSetting, SyncError, SyncRun, Tenant
+from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats
+from .runs import end_run, resume_lost_run
 from .schedules import JST, latest_slot, target_date_for
 from .windows import window_end, window_wait_message
 
@@ -31,6 +32,10 @@ log = logging.getLogger(__name__)
 SCHEDULE_LABEL = "スケジュール"
 WORKER_LOST_MESSAGE = (
     "処理中のワーカーが停止したため、連携を中断しました(サーバーの再起動など)。再実行してください。"
+)
+WORKER_LOST_AGAIN_MESSAGE = (
+    "処理中のワーカーが繰り返し停止したため({n}回自動で再開しました)、連携を中断しました。"
+    "再実行してください。"
 )
 BATCH = 500
 
@@ -172,70 +177,80 @@ def missed_message(*, kind: str, slot: datetime, grace: timedelta) -> str:
 def _record_missed(
     *, setting: ConnectSetting, kind: str, slot: datetime, now: datetime, grace: timedelta
 ) -> int:
-    """One failed run for a missed slot (once: the slot's unique constraint), then notify."""
+    """One failed run for a missed slot (once: the slot's unique constraint), ended by end_run.
+
+    The row is created and ended in one transaction, so nobody ever sees it queued (and its
+    ``not_before`` keeps it from being handed out even in that instant).
+    """
     message = missed_message(kind=kind, slot=slot, grace=grace)
-    target_date = _target_date(setting, kind, slot)
     try:
         with transaction.atomic():
             run = SyncRun.objects.create(
                 tenant_id=setting.tenant_id,
                 kind=kind,
                 trigger=SyncRun.Trigger.SCHEDULE,
-                status=SyncRun.Status.FAILURE,
-                target_date=target_date,
+                status=SyncRun.Status.QUEUED,
+                target_date=_target_date(setting, kind, slot),
                 triggered_by_label=SCHEDULE_LABEL,
                 slot=slot,
                 created_at=now,
-                finished_at=now,
-                error_type=SyncRun.ErrorType.MISSED,
-                message=message,
-                failed_count=1,
+                not_before=now + timedelta(days=1),
             )
-            SyncError.objects.create(
-                run=run, code="missed", message=message, target_date=target_date, created_at=now
+            end_run(
+                run=run,
+                status=SyncRun.Status.FAILURE,
+                error_type=SyncRun.ErrorType.MISSED,
+                code="missed",
+                message=message,
+                from_statuses=(SyncRun.Status.QUEUED,),
+                now=now,
             )
     except IntegrityError:
         return 0  # a racing dispatcher recorded it
     log.warning("run %s: slot %s of tenant %s missed", run.pk, slot, setting.tenant_id)
-    _notify(run.pk)
     return 1
 
 
 def reap_dead_runs(*, now: datetime) -> int:
-    """Fail running runs whose heartbeat is older than the lease: their worker died."""
+    """Resume running runs whose heartbeat is older than the lease: their worker died.
+
+    The run goes back to the queue (same row, ``resumes`` + 1) and is handed out again by this
+    same dispatch; the dead worker's writes are fenced (its lease token is spent). After
+    SYNC_MAX_RESUMES resumptions the run is failed as ``worker_lost`` instead, with its mail.
+    Each change is conditional on the stale heartbeat seen: a worker that beat meanwhile keeps
+    its run. Returns how many runs were resumed or failed.
+    """
     cutoff = now - timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
     dead = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).filter(
         Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
     )
     reaped = 0
-    for pk, heartbeat_at, target_date in dead.values_list("pk", "heartbeat_at", "target_date"):
-        with transaction.atomic():
-            # Conditional on the stale heartbeat: a worker that beat meanwhile keeps its run.
-            changed = SyncRun.objects.filter(
-                pk=pk, status=SyncRun.Status.RUNNING, heartbeat_at=heartbeat_at
-            ).update(
-                status=SyncRun.Status.FAILURE,
-                finished_at=now,
-                error_type=SyncRun.ErrorType.WORKER_LOST,
-                message=WORKER_LOST_MESSAGE,
-                failed_count=1,
-            )
-            if changed:
-                SyncError.objects.create(
-                    run_id=pk,
-                    code="worker_lost",
-                    message=WORKER_LOST_MESSAGE,
-                    target_date=target_date,
-                    created_at=now,
+    rows = dead.values_list("pk", "heartbeat_at", "attempt", "resumes", "target_date")
+    for pk, heartbeat_at, attempt, resumes, target_date in rows:
+        if resumes < settings.SYNC_MAX_RESUMES:
+            if resume_lost_run(
+                run_id=pk, attempt=attempt, heartbeat_at=heartbeat_at, resumes=resumes
+            ):
+                log.warning(
+                    "run %s: worker lost (last heartbeat %s), resumed (%s)",
+                    pk,
+                    heartbeat_at,
+                    resumes + 1,
                 )
-        if changed:
-            log.warning("run %s: worker lost (last heartbeat %s)", pk, heartbeat_at)
+                reaped += 1
+            continue
+        message = WORKER_LOST_AGAIN_MESSAGE.format(n=resumes) if resumes else WORKER_LOST_MESSAGE
+        run = SyncRun(pk=pk, target_date=target_date)
+        if end_run(
+            run=run,
+            status=SyncRun.Status.FAILURE,
+            error_type=SyncRun.ErrorType.WORKER_LOST,
+            code="worker_lost",
+            message=message,
+            token=attempt,
+            heartbeat_at=heartbeat_at,
+            now=now,
+        ):
+            log.warning("run %s: worker lost (last heartbeat %s), failed", pk, heartbeat_at)
             reaped += 1
-            _notify(pk)
     return reaped
-
-
-def _notify(run_id: int) -> None:
-    from .notifications import notify_run_problem
-
-    notify_run_problem(run=SyncRun.objects.select_related("tenant").get(pk=run_id))

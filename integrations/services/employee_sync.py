@@ -354,8 +354,13 @@ def apply_employee_plan(
     senselink: SenseLinkClient,
     setting: ConnectSetting | None = None,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
-    """Carry out a plan; one person's failure is that employee's error and the rest go on."""
+    """Carry out a plan; one person's failure is that employee's error and the rest go on.
+
+    ``guard`` (the run's lease) comes right before each create, update and delete, in the
+    thread that sends it: a worker that lost its run, or is stopping, writes nothing more.
+    """
     outcome = Outcome(skipped=plan.skipped, not_updated=len(plan.outdated))
     outcome.achieved = plan.skipped
     for problem in plan.problems:
@@ -369,7 +374,12 @@ def apply_employee_plan(
     ] + [
         ("delete", p.job_number or "", partial(senselink.delete_person, p.id)) for p in plan.deletes
     ]
-    for (action, code, _call), exc in each_in_parallel(lambda w: w[2](), writes, beat=beat):
+
+    def write(w) -> object:
+        guard()
+        return w[2]()
+
+    for (action, code, _call), exc in each_in_parallel(write, writes, beat=beat):
         if isinstance(exc, RequestTimeout) and action == "create":
             outcome.add_error(
                 employee_code=code,
@@ -392,7 +402,9 @@ def apply_employee_plan(
             else:
                 outcome.deleted += 1
     if plan.updates:
-        _apply_updates(plan=plan, senselink=senselink, setting=setting, outcome=outcome, beat=beat)
+        _apply_updates(
+            plan=plan, senselink=senselink, setting=setting, outcome=outcome, beat=beat, guard=guard
+        )
     outcome.message = (
         f"KING OF TIME {plan.kot_employees}人 / SenseLink {plan.senselink_persons}人: "
         f"登録{outcome.created} 更新{outcome.updated} 削除{outcome.deleted} "
@@ -419,6 +431,7 @@ def _apply_updates(
     setting: ConnectSetting | None,
     outcome: Outcome,
     beat: Callable[[], None],
+    guard: Callable[[], None] = lambda: None,
 ) -> None:
     """Send the plan's updates, a canary at a time until they are known to be safe.
 
@@ -447,13 +460,15 @@ def _apply_updates(
             safe.append(update)
             continue
         beat()
-        verdict = _canary(update, witnesses, senselink=senselink, setting=setting, outcome=outcome)
+        verdict = _canary(
+            update, witnesses, senselink=senselink, setting=setting, outcome=outcome, guard=guard
+        )
         if verdict is Canary.PROVEN:
             proven |= witnesses
         elif verdict is Canary.STOP:
             outcome.not_updated += len(safe) + len(plan.updates) - index
             return
-    send = partial(_send_update, senselink)
+    send = partial(_send_update, senselink, guard=guard)
     for update, exc in each_in_parallel(send, safe, beat=beat):
         if exc is None:
             outcome.updated += 1
@@ -466,7 +481,10 @@ def _apply_updates(
             outcome.add_error(**_person_error(update.data.job_number, exc))
 
 
-def _send_update(senselink: SenseLinkClient, update: PersonUpdate) -> None:
+def _send_update(
+    senselink: SenseLinkClient, update: PersonUpdate, *, guard: Callable[[], None]
+) -> None:
+    guard()
     senselink.update_person(update.person_id, update.form())
 
 
@@ -477,11 +495,12 @@ def _canary(
     senselink: SenseLinkClient,
     setting: ConnectSetting | None,
     outcome: Outcome,
+    guard: Callable[[], None],
 ) -> Canary:
     code = update.data.job_number
     unconfirmed = None
     try:
-        _send_update(senselink, update)
+        _send_update(senselink, update, guard=guard)
     except UpdateUnsupported as exc:
         outcome.add_error(code=exc.code, message=exc.message)
         return Canary.STOP
@@ -603,6 +622,7 @@ def sync_employees(
     senselink: SenseLinkClient,
     setting: ConnectSetting,
     beat: Callable[[], None] = lambda: None,
+    guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Execute an employee sync run's work and return its outcome (the caller records it)."""
     today = timezone.localdate()
@@ -614,4 +634,6 @@ def sync_employees(
         allow_mass_create=run.allow_mass_create,
     )
     beat()
-    return apply_employee_plan(plan=plan, senselink=senselink, setting=setting, beat=beat)
+    return apply_employee_plan(
+        plan=plan, senselink=senselink, setting=setting, beat=beat, guard=guard
+    )

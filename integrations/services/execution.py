@@ -4,6 +4,12 @@ A configuration error (bad token, bad secret, IP not registered) fails the run a
 won't help, the customer must fix something. A transient error (timeout, 5xx, throttling) puts
 the run back to ``waiting`` with a backoff, a bounded number of times. KOT's forbidden window
 puts it to ``waiting`` until the window ends; that never fails a run.
+
+Every write is fenced by the run's Lease (services/runs.py): a worker whose run was resumed
+elsewhere stops before its next write and records nothing (``RunTaken``); a worker whose
+cluster is stopping (SIGTERM) hands its run back to the queue (``WorkerStopping``), and the
+run resumes on another worker — the engines read KOT and SenseLink first, so nothing is
+written twice. Failure mails leave from ``end_run`` only.
 """
 
 from __future__ import annotations
@@ -16,10 +22,21 @@ from django.utils import timezone
 from connectors.errors import ConnectorError, ForbiddenWindowError
 
 from ..models import SyncRun
+from ..queue import stopping
 from .attendance_sync import sync_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import SyncAborted, sync_employees
-from .runs import Heartbeat, claim_run, fail_run, finish_run, postpone_run, retry_delay
+from .runs import (
+    Lease,
+    RunTaken,
+    WorkerStopping,
+    claim_run,
+    fail_run,
+    finish_run,
+    hand_back_run,
+    postpone_run,
+    retry_delay,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +44,8 @@ log = logging.getLogger(__name__)
 def execute_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
     """Run one queued run in this process. None when it was not ours to run (claimed elsewhere,
     not due, or another run of its tenant and kind is running)."""
+    if stopping():
+        return None  # the cluster is stopping: take no new run (the dispatcher hands it out)
     run = claim_run(run_id=run_id, now=now)
     if run is None:
         return None
@@ -34,20 +53,23 @@ def execute_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
         "run %s (%s, tenant %s) started, attempt %s", run.pk, run.kind, run.tenant_id, run.attempt
     )
     try:
-        result = _execute(run)
-    except Exception:
-        log.exception("run %s failed with an unexpected error", run.pk)
-        result = fail_run(
-            run=run,
-            error_type=SyncRun.ErrorType.INTERNAL,
-            code="internal_error",
-            message="内部エラーで連携を中断しました。サポートにお問い合わせください。",
-        )
+        try:
+            result = _execute(run)
+        except Exception:
+            log.exception("run %s failed with an unexpected error", run.pk)
+            result = fail_run(
+                run=run,
+                error_type=SyncRun.ErrorType.INTERNAL,
+                code="internal_error",
+                message="内部エラーで連携を中断しました。サポートにお問い合わせください。",
+            )
+    except RunTaken:
+        log.warning("run %s (attempt %s) is no longer ours: nothing recorded", run.pk, run.attempt)
+        return None
+    except WorkerStopping:
+        hand_back_run(run=run)
+        return None
     log.info("run %s ended %s", run.pk, result.status)
-    if result.status in (SyncRun.Status.FAILURE, SyncRun.Status.PARTIAL):
-        from .notifications import notify_run_problem
-
-        notify_run_problem(run=result)
     return result
 
 
@@ -63,10 +85,12 @@ def _execute(run: SyncRun) -> SyncRun:
         )
     kot = kot_client(run.tenant)
     senselink = senselink_client(setting)
-    beat = Heartbeat(run)
+    beat = Lease(run)
     sync = sync_employees if run.kind == SyncRun.Kind.EMPLOYEE else sync_attendance
     try:
-        outcome = sync(run=run, kot=kot, senselink=senselink, setting=setting, beat=beat)
+        outcome = sync(
+            run=run, kot=kot, senselink=senselink, setting=setting, beat=beat, guard=beat.guard
+        )
     except ForbiddenWindowError as exc:
         until = exc.retry_at or timezone.now()
         return postpone_run(
@@ -87,13 +111,13 @@ def _execute(run: SyncRun) -> SyncRun:
                 code=exc.code,
                 message=exc.message,
             )
-        delay = retry_delay(run.attempt)
+        delay = retry_delay(run.attempt - run.resumes)
         if delay is None:
             return fail_run(
                 run=run,
                 error_type=SyncRun.ErrorType.TRANSIENT,
                 code=exc.code,
-                message=f"{exc.message}({run.attempt}回試行しましたが失敗しました。"
+                message=f"{exc.message}({run.attempt - run.resumes}回試行しましたが失敗しました。"
                 "時間をおいて再実行してください。)",
             )
         until = timezone.now() + delay

@@ -8,16 +8,18 @@ clusters) can never both own a run, and the database's partial unique index keep
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
 from ..models import SyncError, SyncRun, Tenant
-from ..queue import enqueue_run  # the workers' cluster (integrations/queue.py)
+from ..queue import enqueue_run, enqueue_run_mail, stopping  # integrations/queue.py
 from .clients import connect_setting
 from .windows import window_end, window_wait_message
 
@@ -178,27 +180,91 @@ def claim_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
     return run
 
 
-class Heartbeat:
-    """Keeps a running run's lease fresh; cheap to call in a loop.
+class RunTaken(BaseException):
+    """This worker no longer owns its run: the reaper resumed it, or another worker claimed it.
 
-    It writes a few times per lease (at most once a minute), so the number of queries of a run
-    does not grow with the number of employees, and a dead worker is noticed within the lease.
+    A BaseException, so the engines' ``except Exception`` blocks never swallow it: it stops the
+    worker before its next write, and nothing is recorded or mailed by this worker.
+    """
+
+
+class WorkerStopping(BaseException):
+    """The worker's cluster is stopping (SIGTERM): hand the run back before the next write."""
+
+
+class Lease:
+    """A worker's hold on its run: the run's ``attempt`` (set by claim_run) is the token.
+
+    Calling it renews the lease (the run's heartbeat) a few times per lease, at most once a
+    minute, so the number of queries of a run does not grow with its employees. ``guard()``
+    comes before every upstream write (punch POST, person create/update/delete): it passes
+    without a query while the last renewal is younger than half the lease (the reaper waits a
+    whole lease, and every upstream call has an overall deadline well under half of it), and
+    renews first otherwise. A renewal that finds the run taken raises ``RunTaken``; a stopping
+    cluster raises ``WorkerStopping``. Both are checked in any thread (parallel writes call
+    ``guard`` in their own threads).
     """
 
     def __init__(self, run: SyncRun, *, every: float | None = None):
         self.run_id = run.pk
+        self.token = run.attempt
+        lease = float(settings.SYNC_RUN_LEASE_SECONDS)
         if every is None:
-            every = min(60.0, settings.SYNC_RUN_LEASE_SECONDS / 5)
-        self.every = timedelta(seconds=every)
-        self.last = timezone.now()
+            every = min(60.0, lease / 5)
+        self.every = every
+        self.window = lease / 2
+        self.last = time.monotonic()
+        self.lost = False
+        self.renewals = 0
+        self._owner = threading.get_ident()
+        self._lock = threading.Lock()
+
+    def owned(self):
+        """The run's row, if it is still this worker's (running, this attempt)."""
+        return SyncRun.objects.filter(
+            pk=self.run_id, status=SyncRun.Status.RUNNING, attempt=self.token
+        )
+
+    def check(self) -> None:
+        """Raise when the run is known lost or the cluster is stopping (no query)."""
+        if self.lost:
+            raise RunTaken(f"run {self.run_id} is no longer this worker's")
+        if stopping():
+            raise WorkerStopping(f"run {self.run_id}: the worker is stopping")
+
+    def renew(self) -> None:
+        """Refresh the heartbeat, conditional on the token; RunTaken when the run is gone."""
+        with self._lock:
+            self.check()
+            try:
+                renewed = self.owned().update(heartbeat_at=timezone.now())
+            finally:
+                if threading.get_ident() != self._owner:
+                    connection.close()  # a write thread's own connection: don't leave it open
+            self.renewals += 1
+            if renewed != 1:
+                self.lost = True
+                log.warning(
+                    "run %s: taken by another worker; stopping before the next write", self.run_id
+                )
+                raise RunTaken(f"run {self.run_id} is no longer this worker's")
+            self.last = time.monotonic()
 
     def __call__(self) -> None:
-        now = timezone.now()
-        if now - self.last >= self.every:
-            SyncRun.objects.filter(pk=self.run_id, status=SyncRun.Status.RUNNING).update(
-                heartbeat_at=now
-            )
-            self.last = now
+        """The heartbeat: cheap to call in a loop; renews when due."""
+        self.check()
+        if time.monotonic() - self.last >= self.every:
+            self.renew()
+
+    def guard(self) -> None:
+        """Before an upstream write: raise unless the run is surely still this worker's."""
+        self.check()
+        if time.monotonic() - self.last >= self.window:
+            self.renew()
+
+
+# The name the engines and benchmarks knew it by.
+Heartbeat = Lease
 
 
 @dataclass
@@ -241,69 +307,161 @@ class Outcome:
         return SyncRun.Status.FAILURE
 
 
-def finish_run(*, run: SyncRun, outcome: Outcome) -> SyncRun:
-    """Write the outcome: errors in bulk, counters and status in one conditional update."""
-    now = timezone.now()
-    for error in outcome.errors:
-        error.run_id = run.pk
-    with transaction.atomic():
-        SyncError.objects.bulk_create(outcome.errors, batch_size=1000)
-        SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
-            status=outcome.status,
-            finished_at=now,
-            created_count=outcome.created,
-            updated_count=outcome.updated,
-            deleted_count=outcome.deleted,
-            skipped_count=outcome.skipped,
-            not_updated_count=outcome.not_updated,
-            failed_count=len(outcome.failures),
-            warning_count=len(outcome.warnings),
-            message=outcome.message,
-            error_type=SyncRun.ErrorType.NONE,
+ANY = object()  # end_run's heartbeat_at: not a condition
+
+
+def end_run(
+    *,
+    run: SyncRun,
+    status: str,
+    error_type: str = SyncRun.ErrorType.NONE,
+    message: str = "",
+    outcome: Outcome | None = None,
+    code: str = "",
+    token: int | None = None,
+    heartbeat_at: datetime | None | object = ANY,
+    from_statuses: tuple[str, ...] = (SyncRun.Status.RUNNING,),
+    now: datetime | None = None,
+) -> bool:
+    """The one way a run ends: record its result and errors, then queue its failure mail.
+
+    The UPDATE is conditional: on ``from_statuses`` (running), on the lease ``token`` (the
+    attempt the worker claimed) and, for the reaper, on the stale ``heartbeat_at`` it saw. When
+    the row no longer matches (another worker or the reaper has the run), nothing is written
+    and no mail leaves; False is returned. ``code`` adds one run-level error with ``message``.
+    A FAILURE or PARTIAL run's mail is a task of its own, sent after the commit.
+    """
+    now = now or timezone.now()
+    errors = list(outcome.errors) if outcome else []
+    if code:
+        errors.append(
+            SyncError(code=code, message=message, target_date=run.target_date, created_at=now)
         )
+    for error in errors:
+        error.run_id = run.pk
+    rows = SyncRun.objects.filter(pk=run.pk, status__in=from_statuses)
+    if token is not None:
+        rows = rows.filter(attempt=token)
+    if heartbeat_at is not ANY:
+        rows = rows.filter(heartbeat_at=heartbeat_at)
+    with transaction.atomic():
+        ended = rows.update(
+            status=status,
+            finished_at=now,
+            error_type=error_type,
+            message=message,
+            created_count=outcome.created if outcome else 0,
+            updated_count=outcome.updated if outcome else 0,
+            deleted_count=outcome.deleted if outcome else 0,
+            skipped_count=outcome.skipped if outcome else 0,
+            not_updated_count=outcome.not_updated if outcome else 0,
+            failed_count=sum(e.severity != SyncError.Severity.WARNING for e in errors),
+            warning_count=sum(e.severity == SyncError.Severity.WARNING for e in errors),
+        )
+        if ended != 1:
+            log.warning("run %s: not ended as %s, it is no longer this worker's", run.pk, status)
+            return False
+        SyncError.objects.bulk_create(errors, batch_size=1000)
+        if status in (SyncRun.Status.FAILURE, SyncRun.Status.PARTIAL):
+            enqueue_run_mail(run_id=run.pk)
+    return True
+
+
+def _ended(run: SyncRun, ended: bool) -> SyncRun:
+    if not ended:
+        raise RunTaken(f"run {run.pk} is no longer this worker's")
     run.refresh_from_db()
     return run
+
+
+def finish_run(*, run: SyncRun, outcome: Outcome) -> SyncRun:
+    """Write a worker's outcome (fenced by its attempt); RunTaken when the run is not its own."""
+    ended = end_run(
+        run=run,
+        status=outcome.status,
+        message=outcome.message,
+        outcome=outcome,
+        token=run.attempt,
+    )
+    return _ended(run, ended)
 
 
 def fail_run(
     *, run: SyncRun, error_type: str, code: str, message: str, outcome: Outcome | None = None
 ) -> SyncRun:
-    """End a run as failure with a run-level error that says what to do."""
-    now = timezone.now()
-    errors = list(outcome.errors) if outcome else []
-    errors.append(SyncError(code=code, message=message, target_date=run.target_date))
-    for error in errors:
-        error.run_id = run.pk
-    with transaction.atomic():
-        SyncError.objects.bulk_create(errors, batch_size=1000)
-        SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
-            status=SyncRun.Status.FAILURE,
-            finished_at=now,
-            error_type=error_type,
-            message=message,
-            failed_count=sum(e.severity != SyncError.Severity.WARNING for e in errors),
-            warning_count=sum(e.severity == SyncError.Severity.WARNING for e in errors),
-            not_updated_count=outcome.not_updated if outcome else 0,
-            created_count=outcome.created if outcome else 0,
-            updated_count=outcome.updated if outcome else 0,
-            deleted_count=outcome.deleted if outcome else 0,
-            skipped_count=outcome.skipped if outcome else 0,
-        )
-    run.refresh_from_db()
-    return run
+    """End a worker's run as failure with a run-level error that says what to do (fenced)."""
+    ended = end_run(
+        run=run,
+        status=SyncRun.Status.FAILURE,
+        error_type=error_type,
+        code=code,
+        message=message,
+        outcome=outcome,
+        token=run.attempt,
+    )
+    return _ended(run, ended)
 
 
 def postpone_run(*, run: SyncRun, until: datetime, message: str) -> SyncRun:
     """Put a running run back to waiting until ``until`` (KOT window end, or a retry's backoff)."""
-    SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING).update(
-        status=SyncRun.Status.WAITING, not_before=until, message=message, heartbeat_at=None
+    changed = SyncRun.objects.filter(
+        pk=run.pk, status=SyncRun.Status.RUNNING, attempt=run.attempt
+    ).update(status=SyncRun.Status.WAITING, not_before=until, message=message, heartbeat_at=None)
+    return _ended(run, changed == 1)
+
+
+HANDBACK_MESSAGE = "ワーカーの停止(再起動など)のため中断しました。自動で再開します。"
+RESUME_MESSAGE = "処理中のワーカーが停止したため、自動で再開します({n}回目)。"
+
+
+def hand_back_run(*, run: SyncRun, message: str = HANDBACK_MESSAGE) -> bool:
+    """A stopping worker gives its run back: queued again at once, lease cleared, no mail.
+
+    Conditional on the worker's token; counts as one automatic resumption.
+    """
+    handed = SyncRun.objects.filter(
+        pk=run.pk, status=SyncRun.Status.RUNNING, attempt=run.attempt
+    ).update(
+        status=SyncRun.Status.QUEUED,
+        heartbeat_at=None,
+        enqueued_at=None,
+        not_before=None,
+        resumes=F("resumes") + 1,
+        message=message,
     )
-    run.refresh_from_db()
-    return run
+    if handed:
+        log.warning("run %s handed back (attempt %s): the worker is stopping", run.pk, run.attempt)
+        # Straight back to the queue, for another cluster (or this one once restarted).
+        transaction.on_commit(lambda: enqueue_run(run_id=run.pk), robust=True)
+    return handed == 1
+
+
+def resume_lost_run(
+    *, run_id: int, attempt: int, heartbeat_at: datetime | None, resumes: int
+) -> bool:
+    """The reaper's move for a run whose worker's lease ran out: queue it again, same row.
+
+    Conditional on the stale heartbeat and the attempt the reaper saw, so a worker that beat
+    meanwhile keeps its run. The engines read KOT and SenseLink first and the dead worker's
+    writes are fenced, so resuming posts nothing twice.
+    """
+    rows = SyncRun.objects.filter(
+        pk=run_id, status=SyncRun.Status.RUNNING, attempt=attempt, heartbeat_at=heartbeat_at
+    )
+    resumed = rows.update(
+        status=SyncRun.Status.QUEUED,
+        heartbeat_at=None,
+        enqueued_at=None,
+        not_before=None,
+        resumes=F("resumes") + 1,
+        message=RESUME_MESSAGE.format(n=resumes + 1),
+    )
+    return resumed == 1
 
 
 def retry_delay(attempt: int) -> timedelta | None:
-    """Backoff before the next attempt after ``attempt`` attempts, or None when they're spent."""
+    """Backoff before the next attempt after ``attempt`` attempts (automatic resumptions not
+    counted), or None when they're spent."""
     delays = settings.SYNC_RETRY_DELAYS_MINUTES
     if attempt > len(delays):
         return None

@@ -18,7 +18,7 @@ def fill_digests(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0003_senselink_readings"),
+        ("integrations", "0004_fence_resumes"),
     ]
 
     operations = [
