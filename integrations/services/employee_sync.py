@@ -35,6 +35,7 @@ from connectors.senselink import (
     UpdateUnsupported,
 )
 
+from ..fields import fit
 from ..models import ConnectSetting, SyncRun
 from ..validators import parse_person_group_ids
 from .parallel import each_in_parallel
@@ -280,7 +281,7 @@ def _cannot_create(employee: KotEmployee) -> Problem | None:
         return Problem(
             employee_code=code,
             code="job_number_too_long",
-            message=f"従業員コード:{code} は{len(code)}文字で、SenseLinkの従業員番号に登録できる"
+            message=f"従業員コード:{fit(code, 64)} は{len(code)}文字で、SenseLinkの従業員番号に登録できる"
             f"{JOB_NUMBER_MAX_LENGTH}文字を超えるため登録できません。KING OF TIMEの従業員コードを"
             "ご確認ください。",
         )
