@@ -72,7 +72,11 @@ def served(world, live_server, settings):
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False
     ConnectSetting.objects.filter(tenant=world.acme).delete()
-    Tenant.objects.filter(pk=world.acme.pk).update(kot_access_token="")
+    Tenant.objects.filter(pk=world.acme.pk).update(kot_access_token="", kot_token_digest="")
+    # One KOT token, one tenant: globex (which shares the sandbox's token in `world`) gets its own,
+    # so acme's customer can enter the sandbox token.
+    world.globex.kot_access_token = "kot-token-globex"
+    world.globex.save()
     world.url = live_server.url
     return world
 

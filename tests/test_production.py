@@ -280,6 +280,8 @@ def production_env(sandbox, redis_url: str, key: str, static_root: Path, port: i
             "Q_WORKERS": "2",
             "SYNC_CONCURRENCY": "4",
             "SYNC_RUN_LEASE_SECONDS": str(LEASE_SECONDS),
+            # Start-up refuses a per-call deadline above a fifth of the lease.
+            "UPSTREAM_CALL_DEADLINE_SECONDS": str(LEASE_SECONDS // 5),
             "LOG_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
         }

@@ -67,6 +67,7 @@ def test_sigterm_hands_the_run_back_and_a_restarted_cluster_finishes_it(live, re
         REDIS_URL=redis_url,
         Q_WORKERS="1",
         SYNC_CONCURRENCY="1",
+        KOT_MAX_CONCURRENCY="1",  # punch POSTs one at a time (the KOT limiter's own bound)
         SHUTDOWN_GRACE_SECONDS=str(GRACE),
         EMAIL_URL="consolemail://",
     )
