@@ -37,6 +37,7 @@ from .runs import (
     postpone_run,
     retry_delay,
 )
+from .workday import DayNotEnded
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,8 @@ def _execute(run: SyncRun) -> SyncRun:
             message="KING OF TIMEのAPI利用禁止時間帯のため、"
             f"{timezone.localtime(until):%H:%M}に自動で再開します。",
         )
+    except DayNotEnded as exc:
+        return postpone_run(run=run, until=exc.until, message=str(exc))
     except SyncAborted as exc:
         return fail_run(
             run=run, error_type=SyncRun.ErrorType.CONFIGURATION, code=exc.code, message=exc.message

@@ -18,6 +18,7 @@ from .employee_sync import (
     check_guards,
     plan_employee_sync,
 )
+from .workday import current_rules
 
 
 @dataclass
@@ -110,8 +111,21 @@ def _employee(preview, kot, senselink, setting, limit):
 
 def _attendance(preview, kot, senselink, setting, target_date, limit):
     target_date = target_date or timezone.localdate()
+    rules, notice = current_rules(setting=setting, kot=kot, store=False)
+    if notice:
+        preview.notices.append(notice)
+    end = rules.span(target_date)[1]
+    if not rules.day_ended(target_date, timezone.now()):
+        preview.notices.append(
+            f"{target_date:%Y年%m月%d日}の勤務日は{timezone.localtime(end):%m月%d日 %H:%M}まで"
+            "続くため、この内容はその時点までの認証記録によるものです。"
+        )
     plan = plan_attendance(
-        kot=kot, senselink=senselink, target_date=target_date, mode=setting.attendance_mode
+        kot=kot,
+        senselink=senselink,
+        target_date=target_date,
+        mode=setting.attendance_mode,
+        rules=rules,
     )
     preview.counts = {"punch": len(plan.to_post), "skip": plan.already, "error": len(plan.problems)}
     lines = [

@@ -32,6 +32,14 @@ def parse_offset(value: str) -> timedelta:
     return -delta if m.group("sign") == "-" else delta
 
 
+def parse_day_border(value: str) -> tuple[str, str]:
+    """ "100=05:00" as ("100", "05:00")."""
+    code, _, border = value.partition("=")
+    if not code.strip() or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", border.strip()):
+        raise CommandError(f"--day-border {value!r}: expected CODE=HH:MM, e.g. 100=05:00")
+    return code.strip(), border.strip()
+
+
 class Command(BaseCommand):
     help = "Run fake KING OF TIME and SenseLink servers on loopback (generated data) until Ctrl-C."
 
@@ -60,6 +68,14 @@ class Command(BaseCommand):
             help="take another reading of SenseLink's open points (repeatable): "
             + "; ".join(f"{name}: {r.description}" for name, r in READINGS.items()),
         )
+        parser.add_argument(
+            "--day-border",
+            action="append",
+            default=[],
+            metavar="CODE=HH:MM",
+            help="give KOT division CODE another 日付変更時刻, e.g. 100=05:00 (repeatable; "
+            "an unknown code adds a division)",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -73,6 +89,7 @@ class Command(BaseCommand):
                 day = date.fromisoformat(options["date"])
             except ValueError as exc:
                 raise CommandError(f"--date {options['date']!r}: expected YYYY-MM-DD") from exc
+        borders = [parse_day_border(value) for value in options["day_border"]]
         pinned = None
         if options["now"]:
             try:
@@ -97,6 +114,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
         self._readings = options["senselink_reading"]
         try:
+            for code, border in borders:
+                sandbox.kot.set_day_border(code, border)
             if pinned is not None:
                 sandbox.clock.set(pinned)
             elif options["clock_offset"]:
@@ -116,6 +135,11 @@ class Command(BaseCommand):
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
+        with sandbox.kot.lock:
+            borders = ", ".join(
+                f"{d['code']} {d['name']} {d['dayBorderTime']}" for d in sandbox.kot.divisions
+            )
+        out(f"  KOT divisions (日付変更時刻): {borders}")
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
