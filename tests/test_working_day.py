@@ -1,0 +1,238 @@
+"""The working day (日付変更時刻, SPEC 4.6): KOT's division borders and day_change_time."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+import pytest
+import time_machine
+
+from integrations.models import KotDivision, KotEmployeeDivision, SyncRun
+from integrations.services.execution import execute_run
+from integrations.services.preview import preview_sync
+from integrations.services.workday import WorkdayRules, rules_for, schedule_wait_warning
+from tests.conftest import JST
+from tests.sync_world import DAY, at, configure, only_records, punches, run_now, small_kot
+
+pytestmark = pytest.mark.django_db
+
+NEXT = DAY + timedelta(days=1)
+DIVISIONS = "GET /v1.0/divisions"
+RECORDS = "GET /api/v5/record/list"
+
+
+@pytest.fixture
+def night(world):
+    """Division 200 (夜勤) starts its working day at 05:00; division 100 keeps 00:00.
+
+    0042 works nights in 200; A0004 works days in 100.
+    """
+    world.sandbox.kot.set_day_border("200", "05:00", name="夜勤センター")
+    small_kot(
+        world.sandbox,
+        {"code": "0042", "last_name": "山田", "first_name": "太郎", "division_code": "200"},
+        {"code": "A0004", "last_name": "佐藤", "first_name": "花子", "division_code": "100"},
+    )
+    configure(world.acme, attendance_mode="clock_in_out")
+    only_records(
+        world.sandbox,
+        DAY,
+        ("0042", at(4, 10)),  # the end of the night of the 23rd: working date 23
+        ("A0004", at(9, 1)),
+        ("A0004", at(18, 2)),
+        ("0042", at(22, 0)),
+    )
+    only_records(
+        world.sandbox,
+        NEXT,
+        ("A0004", at(1, 0, day=NEXT)),  # after midnight in a 00:00 division: the 25th
+        ("0042", at(3, 0, day=NEXT)),  # the night of the 24th ends
+        ("0042", at(6, 0, day=NEXT)),  # the 25th's working day in the 05:00 division
+    )
+    return world
+
+
+def test_a_night_shift_in_a_05_00_division_is_one_working_day(night):
+    run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    assert run.status == SyncRun.Status.SUCCESS, run.message
+    # One clock-in and one clock-out, both on the first date (the punch's date field).
+    assert punches(night.sandbox, "0042", DAY) == [
+        ("1", "2026-11-24T22:00:00+09:00"),
+        ("2", "2026-11-25T03:00:00+09:00"),
+    ]
+    assert punches(night.sandbox, "0042", NEXT) == []
+    # The day worker of the 00:00 division is unaffected: 01:00 on the 25th is not the 24th.
+    assert punches(night.sandbox, "A0004", DAY) == [
+        ("1", "2026-11-24T09:01:00+09:00"),
+        ("2", "2026-11-24T18:02:00+09:00"),
+    ]
+    assert run.created_count == 4
+    # The divisions and who belongs where are kept for the tenant (read outside the windows).
+    stored = {d.code: d.day_border for d in KotDivision.objects.filter(tenant=night.acme)}
+    assert stored == {"100": time(0, 0), "200": time(5, 0)}
+    members = dict(
+        KotEmployeeDivision.objects.filter(tenant=night.acme).values_list(
+            "employee_code", "division_code"
+        )
+    )
+    assert members == {"0042": "200", "A0004": "100"}
+
+
+def test_the_next_working_day_starts_at_the_border(night):
+    with time_machine.travel(datetime(2026, 11, 26, 12, 0, tzinfo=JST), tick=True):
+        run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, NEXT)
+    assert run.status == SyncRun.Status.SUCCESS, run.message
+    assert punches(night.sandbox, "0042", NEXT) == [("1", "2026-11-25T06:00:00+09:00")]
+    assert punches(night.sandbox, "A0004", NEXT) == [("1", "2026-11-25T01:00:00+09:00")]
+
+
+def test_the_senselink_query_covers_the_union_of_the_spans(night):
+    night.sandbox.reset_counts()
+    run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    counts = night.sandbox.request_counts()
+    assert counts[RECORDS] == 1  # one query, 24th 00:00 to 25th 05:00
+    assert counts[DIVISIONS] == 1
+
+
+def test_day_change_time_overrides_kot_for_the_whole_tenant(night):
+    configure(night.acme, day_change_time=time(5, 0))
+    night.sandbox.reset_counts()
+    run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    assert run.status == SyncRun.Status.SUCCESS, run.message
+    # Now A0004's 01:00 on the 25th belongs to the 24th too (latest recognition: clock-out).
+    assert punches(night.sandbox, "A0004", DAY) == [
+        ("1", "2026-11-24T09:01:00+09:00"),
+        ("2", "2026-11-25T01:00:00+09:00"),
+    ]
+    assert punches(night.sandbox, "0042", DAY) == [
+        ("1", "2026-11-24T22:00:00+09:00"),
+        ("2", "2026-11-25T03:00:00+09:00"),
+    ]
+    assert night.sandbox.request_counts()[DIVISIONS] == 0  # KOT's borders are not needed
+
+
+def test_a_run_waits_until_the_working_day_ended_for_every_division(night):
+    configure(night.acme, attendance_target_day="previous")
+    night.sandbox.reset_counts()
+    with time_machine.travel(datetime(2026, 11, 25, 3, 0, tzinfo=JST), tick=True):
+        run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+        assert run.status == SyncRun.Status.WAITING
+        assert run.not_before == datetime(2026, 11, 25, 5, 0, tzinfo=JST)
+        assert "05:00" in run.message and "2026年11月24日" in run.message
+        assert night.sandbox.request_counts()[RECORDS] == 0  # no record of the day was read
+        assert execute_run(run_id=run.pk) is None  # not due yet
+    with time_machine.travel(datetime(2026, 11, 25, 5, 1, tzinfo=JST), tick=True):
+        run = execute_run(run_id=run.pk)
+    assert run.status == SyncRun.Status.SUCCESS, run.message
+    assert punches(night.sandbox, "0042", DAY)[-1] == ("2", "2026-11-25T03:00:00+09:00")
+
+
+def test_a_run_of_the_current_day_reads_the_day_so_far(night):
+    # 当日 (or a manual run of today) has always meant "so far"; it does not wait for the border.
+    with time_machine.travel(datetime(2026, 11, 24, 23, 0, tzinfo=JST), tick=True):
+        run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    assert run.status == SyncRun.Status.SUCCESS, run.message
+
+
+def test_the_preview_shows_working_dates(night):
+    preview = preview_sync(tenant=night.acme, kind=SyncRun.Kind.ATTENDANCE, target_date=DAY)
+    assert preview.error == ""
+    assert "打刻: 従業員コード:0042 退勤 2026-11-25 03:00:00" in preview.lines
+    assert not any("A0004 退勤 2026-11-25" in line for line in preview.lines)
+    assert not KotDivision.objects.exists()  # the preview writes nothing
+
+
+def test_the_preview_says_when_the_working_day_has_not_ended(night):
+    with time_machine.travel(datetime(2026, 11, 25, 3, 0, tzinfo=JST), tick=True):
+        preview = preview_sync(tenant=night.acme, kind=SyncRun.Kind.ATTENDANCE, target_date=DAY)
+    assert any("11月25日 05:00" in notice for notice in preview.notices)
+
+
+def test_a_token_that_may_not_read_divisions_falls_back_and_says_so(night):
+    night.sandbox.faults.add("kot", "signature", path="/divisions")
+    run = run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    # Without stored borders the day runs from 00:00; the run says how to fix it.
+    assert run.status == SyncRun.Status.SUCCESS
+    [warning] = run.errors.all()
+    assert warning.code == "kot_divisions_unreadable"
+    assert "日付変更時刻" in warning.message
+    assert punches(night.sandbox, "0042", DAY) == [
+        ("1", "2026-11-24T04:10:00+09:00"),
+        ("2", "2026-11-24T22:00:00+09:00"),
+    ]
+
+
+def test_the_settings_page_warns_when_the_schedule_waits_every_day(night):
+    setting = configure(
+        night.acme,
+        attendance_trigger="scheduled",
+        attendance_hour=3,
+        attendance_target_day="previous",
+    )
+    run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)  # stores KOT's divisions
+    assert "05:00" in schedule_wait_warning(setting)
+    setting = configure(night.acme, attendance_hour=6)
+    assert schedule_wait_warning(setting) == ""
+    setting = configure(night.acme, attendance_hour=3, day_change_time=time(2, 0))
+    assert schedule_wait_warning(setting) == ""
+
+
+# --- the rules on their own -------------------------------------------------------------------
+
+RULES = WorkdayRules(
+    borders={"100": time(0, 0), "200": time(5, 0)}, members={"0042": "200", "A0004": "100"}
+)
+
+
+@pytest.mark.parametrize(
+    "code,moment,expected",
+    [
+        ("0042", at(4, 59, 59, day=NEXT), DAY),
+        ("0042", at(5, 0, day=NEXT), NEXT),
+        ("A0004", at(0, 0, day=NEXT), NEXT),
+        ("A0004", at(23, 59, 59), DAY),
+        ("stranger", at(1, 0, day=NEXT), NEXT),  # no division known: the earliest border
+    ],
+)
+def test_working_date(code, moment, expected):
+    assert RULES.working_date(code, moment) == expected
+
+
+def test_span_is_the_union_of_the_employees_spans():
+    assert RULES.span(DAY) == (at(0, 0), at(5, 0, day=NEXT))
+    assert RULES.span(DAY, ["0042"]) == (at(5, 0), at(5, 0, day=NEXT))
+    assert RULES.span(DAY, ["A0004"]) == (at(0, 0), at(0, 0, day=NEXT))
+    assert WorkdayRules().span(DAY) == (at(0, 0), at(0, 0, day=NEXT))
+    assert WorkdayRules(override=time(4, 30), borders=RULES.borders).span(DAY) == (
+        at(4, 30),
+        at(4, 30, day=NEXT),
+    )
+
+
+def test_day_ended_for_every_division():
+    assert not RULES.day_ended(DAY, at(4, 59, day=NEXT))
+    assert RULES.day_ended(DAY, at(5, 0, day=NEXT))
+    assert RULES.must_wait(DAY, at(3, 0, day=NEXT)) == at(5, 0, day=NEXT)
+    assert RULES.must_wait(DAY, at(23, 0)) is None  # the calendar day itself: "so far"
+    assert RULES.must_wait(DAY, at(5, 0, day=NEXT)) is None
+
+
+def test_rules_for_reads_the_stored_divisions(world):
+    KotDivision.objects.create(tenant=world.acme, code="200", day_border=time(5, 0))
+    KotDivision.objects.create(tenant=world.acme, code="100", day_border=time(0, 0))
+    KotEmployeeDivision.objects.create(tenant=world.acme, employee_code="0042", division_code="200")
+    rules = rules_for(world.acme)
+    assert rules.working_date("0042", at(4, 0, day=NEXT)) == DAY
+    assert rules.working_date("A0004", at(4, 0, day=NEXT)) == NEXT
+    setting = configure(world.acme, day_change_time=time(6, 0))
+    assert rules_for(setting).working_date("A0004", at(5, 0, day=NEXT)) == DAY
+    assert rules_for(world.acme).day_ended(DAY, at(6, 0, day=NEXT))
+
+
+def test_divisions_are_not_readable_in_kots_windows_but_the_stored_rules_are(night):
+    run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)
+    night.sandbox.reset_counts()
+    with time_machine.travel(datetime(2026, 11, 26, 8, 45, tzinfo=JST), tick=True):
+        rules = rules_for(night.acme)
+        assert rules.working_date("0042", at(4, 0, day=date(2026, 11, 26))) == NEXT
+    assert night.sandbox.request_counts() == {}
