@@ -400,6 +400,7 @@ class TenantAdmin(admin.ModelAdmin):
             app_key=setting.app_key if setting else "",
             app_secret=setting.app_secret if setting else "",
             person_group_ids=setting.person_group_ids if setting else None,
+            tenant=tenant,
         )
         levels = {"warning": messages.WARNING, "info": messages.INFO}
         for result in results:

@@ -167,6 +167,7 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
                 person_group_ids=",".join(picked)
                 if request.POST.get("group_picker")
                 else request.POST.get("person_group_ids", ""),
+                tenant=request.tenant,
             )
         elif action == "groups":
             # 人員グループを読み込む: SenseLink's group list with the values as typed, to pick from.

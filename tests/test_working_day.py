@@ -236,3 +236,34 @@ def test_divisions_are_not_readable_in_kots_windows_but_the_stored_rules_are(nig
         rules = rules_for(night.acme)
         assert rules.working_date("0042", at(4, 0, day=date(2026, 11, 26))) == NEXT
     assert night.sandbox.request_counts() == {}
+
+
+def test_the_connection_test_reads_and_keeps_the_divisions(night):
+    from integrations.services.connection_test import check_connections
+
+    setting = night.acme.connect_settings.get()
+    results = check_connections(
+        token=night.acme.kot_access_token,
+        url=setting.senselink_url,
+        app_key=setting.app_key,
+        app_secret=setting.app_secret,
+        tenant=night.acme,
+    )
+    [line] = [r for r in results if r.service == "日付変更時刻"]
+    assert "夜勤センター 05:00" in line.message
+    stored = dict(KotDivision.objects.filter(tenant=night.acme).values_list("code", "day_border"))
+    assert stored == {"100": time(0, 0), "200": time(5, 0)}
+    # In KOT's window the token check works, the divisions wait for the next run.
+    KotDivision.objects.all().delete()
+    with time_machine.travel(datetime(2026, 11, 26, 9, 0, tzinfo=JST), tick=True):
+        results = check_connections(
+            token=night.acme.kot_access_token,
+            url=setting.senselink_url,
+            app_key=setting.app_key,
+            app_secret=setting.app_secret,
+            tenant=night.acme,
+        )
+    assert results[0].ok
+    [line] = [r for r in results if r.service == "日付変更時刻"]
+    assert line.level == "info" and "次回の勤怠連携" in line.message
+    assert not KotDivision.objects.exists()
