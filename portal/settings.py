@@ -230,10 +230,23 @@ KOT_API_BASE_URL = env.str("KOT_API_BASE_URL", default="https://api.kingtime.jp/
 PORTAL_OUTBOUND_IP = env.str("PORTAL_OUTBOUND_IP", default="203.0.113.10")
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", default=False)
-# Requests per second per client (0 = no pacing) and parallel requests per sync.
+# Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
+# SenseLink writes per sync.
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
 SENSELINK_RATE_LIMIT = env.float("SENSELINK_RATE_LIMIT", default=0.0)
 SYNC_CONCURRENCY = env.int("SYNC_CONCURRENCY", default=4)
+# KOT: the rate and concurrency are learned per token from KOT's 429/"303" answers
+# (connectors/throttle.py), up to KOT_MAX_CONCURRENCY calls in flight; a throttled call is sent
+# again at most KOT_THROTTLE_MAX_RESENDS times, waiting at most KOT_THROTTLE_MAX_WAIT_SECONDS.
+KOT_MAX_CONCURRENCY = env.int("KOT_MAX_CONCURRENCY", default=8)
+KOT_THROTTLE_MAX_RESENDS = env.int("KOT_THROTTLE_MAX_RESENDS", default=10)
+KOT_THROTTLE_MAX_WAIT_SECONDS = env.float("KOT_THROTTLE_MAX_WAIT_SECONDS", default=120.0)
+if not 1 <= KOT_MAX_CONCURRENCY <= 64 or KOT_THROTTLE_MAX_RESENDS < 0:
+    raise ImproperlyConfigured(
+        "KOT_MAX_CONCURRENCY must be 1-64 and KOT_THROTTLE_MAX_RESENDS at least 0."
+    )
+if KOT_THROTTLE_MAX_WAIT_SECONDS < 0:
+    raise ImproperlyConfigured("KOT_THROTTLE_MAX_WAIT_SECONDS must be at least 0.")
 # SenseLink lists (persons, records of a day) longer than this many pages are an error, never
 # a loop; the record query asks this many hours more on both sides of the day (its local time
 # is the tenant's SenseLink's) and keeps records by their sign_time.
@@ -246,6 +259,14 @@ if SENSELINK_MAX_PAGES < 1 or not 0 <= SENSELINK_RECORD_MARGIN_HOURS <= 24:
 # Every outbound call has these timeouts (seconds).
 CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=5.0)
 READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)
+# The whole of one call (connect + headers + body) ends within this many seconds whatever the
+# server does (a read timeout is per socket read: a dripping server never trips it). A call and
+# its retries stay inside one run lease, so a live worker is never reaped for being slow.
+UPSTREAM_CALL_DEADLINE_SECONDS = env.float("UPSTREAM_CALL_DEADLINE_SECONDS", default=60.0)
+# A response body (decompressed bytes counted) larger than this is refused.
+UPSTREAM_MAX_BODY_BYTES = env.int("UPSTREAM_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+if UPSTREAM_MAX_BODY_BYTES < 1024:
+    raise ImproperlyConfigured("UPSTREAM_MAX_BODY_BYTES must be at least 1024.")
 # Version of the terms a tenant user accepts; raising it asks everybody again.
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
 
@@ -260,6 +281,11 @@ SYNC_MAX_RESUMES = env.int("SYNC_MAX_RESUMES", default=3)
 SHUTDOWN_GRACE_SECONDS = env.int("SHUTDOWN_GRACE_SECONDS", default=25)
 if SYNC_MAX_RESUMES < 0 or SHUTDOWN_GRACE_SECONDS < 1:
     raise ImproperlyConfigured("SYNC_MAX_RESUMES must be >= 0 and SHUTDOWN_GRACE_SECONDS >= 1.")
+if not 0 < UPSTREAM_CALL_DEADLINE_SECONDS <= SYNC_RUN_LEASE_SECONDS / 5:
+    raise ImproperlyConfigured(
+        "UPSTREAM_CALL_DEADLINE_SECONDS must be above 0 and at most a fifth of "
+        "SYNC_RUN_LEASE_SECONDS (a call and its three retries fit in one lease)."
+    )
 # Transient failures: retries of a whole run, with these delays (minutes).
 SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, default=[2, 10, 30])
 # A slot missed while no cluster ran is still run if found within this many minutes.

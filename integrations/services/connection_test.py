@@ -24,6 +24,7 @@ from connectors.senselink import SenseLinkClient, SlGroup
 
 from ..models import Tenant
 from ..validators import parse_person_group_ids
+from .clients import transport_limits
 from .workday import refresh_divisions
 
 SENSELINK = "SenseLink"
@@ -42,7 +43,9 @@ def check_kot(*, token: str, tenant: Tenant | None = None) -> list[CheckResult]:
     name = "KING OF TIME"
     if not token:
         return [CheckResult(name, False, "アクセストークンが未登録です。")]
-    client = KotClient(base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1)
+    client = KotClient(
+        base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1, **transport_limits()
+    )
     try:
         available = client.check_token()
         if not available:
@@ -128,6 +131,7 @@ def check_senselink(
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -306,6 +310,7 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         groups = client.list_groups()

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from connectors.sandbox import READINGS, start_sandbox
 from connectors.sandbox.data import JST
+from connectors.sandbox.faults import KINDS, SERVICES
 
 OFFSET = re.compile(r"^(?P<sign>[+-]?)(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
 
@@ -38,6 +39,21 @@ def parse_day_border(value: str) -> tuple[str, str]:
     if not code.strip() or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", border.strip()):
         raise CommandError(f"--day-border {value!r}: expected CODE=HH:MM, e.g. 100=05:00")
     return code.strip(), border.strip()
+
+
+def arm_fault(sandbox: Any, spec: str, *, delay: float) -> str:
+    """Arm ``[SERVICE:]KIND[@PATH]`` on the sandbox until it stops; a description of it."""
+    head, _, path = spec.partition("@")
+    service, _, kind = head.rpartition(":")
+    if kind not in KINDS:
+        raise CommandError(f"--fault {spec!r}: unknown kind; expected one of {sorted(KINDS)}")
+    if service and service not in SERVICES:
+        raise CommandError(f"--fault {spec!r}: the service is kot or senselink")
+    for name in [service] if service else SERVICES:
+        sandbox.faults.add(name, kind, path=path or None, times=None, delay=delay)
+    return f"{kind} on {service or 'both services'}" + (
+        f", paths matching {path!r}" if path else ""
+    )
 
 
 class Command(BaseCommand):
@@ -76,6 +92,39 @@ class Command(BaseCommand):
             help="give KOT division CODE another 日付変更時刻, e.g. 100=05:00 (repeatable; "
             "an unknown code adds a division)",
         )
+        parser.add_argument(
+            "--kot-minutes-only",
+            action="store_true",
+            help="KOT stores punch times at the minute (drops the seconds sent)",
+        )
+        parser.add_argument(
+            "--kot-throttle-rate",
+            type=float,
+            default=None,
+            metavar="R",
+            help="KOT refuses calls beyond R per second (a token bucket, 1 s burst)",
+        )
+        parser.add_argument(
+            "--kot-throttle-style",
+            choices=("303", "429"),
+            default="303",
+            help='how a throttled call is refused: 429 with the "303" body, or 429 + Retry-After',
+        )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            default=[],
+            metavar="[SERVICE:]KIND[@PATH]",
+            help="arm a fault on every matching request until stopped (repeatable); SERVICE is "
+            "kot or senselink (default both), PATH a substring or regex of the path. Kinds: "
+            + "; ".join(f"{name}: {text}" for name, text in KINDS.items()),
+        )
+        parser.add_argument(
+            "--fault-delay",
+            type=float,
+            default=1.0,
+            help="seconds for timeout faults, and between two bytes of slow_body/slow_headers",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -109,6 +158,7 @@ class Command(BaseCommand):
                 latency=options["latency_ms"] / 1000,
                 recognitions_per_employee=options["recognitions"],
                 senselink=options["senselink_reading"],
+                kot=self._kot_modes(options),
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
@@ -116,6 +166,9 @@ class Command(BaseCommand):
         try:
             for code, border in borders:
                 sandbox.kot.set_day_border(code, border)
+            self._faults = [
+                arm_fault(sandbox, spec, delay=options["fault_delay"]) for spec in options["fault"]
+            ]
             if pinned is not None:
                 sandbox.clock.set(pinned)
             elif options["clock_offset"]:
@@ -125,6 +178,18 @@ class Command(BaseCommand):
         finally:
             sandbox.stop()
             self.stdout.write("sandbox stopped")
+
+    def _kot_modes(self, options: dict[str, Any]) -> dict[str, Any]:
+        rate = options["kot_throttle_rate"]
+        if rate is not None and rate <= 0:
+            raise CommandError("--kot-throttle-rate must be above 0")
+        modes: dict[str, Any] = {}
+        if options["kot_minutes_only"]:
+            modes["minutes_only"] = True
+        if rate:
+            modes.update(throttle_rate=rate, throttle_style=options["kot_throttle_style"])
+        self._kot_readings = modes
+        return modes
 
     def _print(self, sandbox: Any) -> None:
         out = self.stdout.write
@@ -140,6 +205,10 @@ class Command(BaseCommand):
                 f"{d['code']} {d['name']} {d['dayBorderTime']}" for d in sandbox.kot.divisions
             )
         out(f"  KOT divisions (日付変更時刻): {borders}")
+        if kot_modes := getattr(self, "_kot_readings", None):
+            out("  KOT readings: " + ", ".join(f"{k}={v}" for k, v in kot_modes.items()))
+        for armed in getattr(self, "_faults", []):
+            out(f"  fault: {armed}")
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
