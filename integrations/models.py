@@ -209,7 +209,12 @@ class ConnectSetting(models.Model):
         _("日付変更時刻"),
         null=True,
         blank=True,
-        help_text=_("空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を使います。"),
+        help_text=_(
+            "勤務日が始まる時刻です。空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を"
+            "使います(勤怠連携と接続テストで読み込みます)。入力すると全従業員にこの時刻を"
+            "使います。例: 5:00の場合、22:00〜翌3:00の夜勤は前日の勤務日として出勤・退勤を"
+            "打刻します。"
+        ),
     )
     attendance_paused = models.BooleanField(_("勤怠連携を一時停止"), default=False)
     employee_paused = models.BooleanField(_("社員情報連携を一時停止"), default=False)

@@ -52,6 +52,7 @@ class ConnectSettingForm(forms.ModelForm):
             "attendance_hour",
             "attendance_target_day",
             "attendance_paused",
+            "day_change_time",
             "employee_trigger",
             "employee_interval",
             "employee_day",
@@ -72,6 +73,7 @@ class ConnectSettingForm(forms.ModelForm):
             "attendance_hour": _("毎日"),
             "attendance_target_day": _("取得する認証レコード"),
             "attendance_paused": _("スケジュール実行を一時停止する"),
+            "day_change_time": _("日付変更時刻"),
             "employee_trigger": _("連携タイミング"),
             "employee_interval": _("実行間隔"),
             "employee_day": _("実行日"),
@@ -87,6 +89,7 @@ class ConnectSettingForm(forms.ModelForm):
             "attendance_trigger": forms.RadioSelect,
             "employee_trigger": forms.RadioSelect,
             "resigned_policy": forms.RadioSelect,
+            "day_change_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "person_group_ids": forms.TextInput(
                 attrs={"placeholder": _("例: 3,12"), "autocomplete": "off"}
             ),

@@ -20,6 +20,7 @@ from integrations.services.connection_test import check_connections, load_person
 from integrations.services.preview import preview_sync
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
+from integrations.services.workday import schedule_wait_warning
 from integrations.validators import forbidden_hours
 
 from .decorators import has_accepted_terms, tenant_page
@@ -194,6 +195,8 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
             "outbound_ip": settings.PORTAL_OUTBOUND_IP,
             "forbidden_hours": "、".join(f"{h}時" for h in forbidden_hours()),
             "preview_form": PreviewForm(initial={"target_date": yesterday()}),
+            "kot_divisions": request.tenant.kot_divisions.all()[:50],
+            "workday_warning": schedule_wait_warning(setting) if setting.pk else "",
         },
     )
 

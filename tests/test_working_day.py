@@ -267,3 +267,31 @@ def test_the_connection_test_reads_and_keeps_the_divisions(night):
     [line] = [r for r in results if r.service == "日付変更時刻"]
     assert line.level == "info" and "次回の勤怠連携" in line.message
     assert not KotDivision.objects.exists()
+
+
+def test_the_settings_page_sets_day_change_time_and_shows_the_borders(night, client):
+    from django.conf import settings as django_settings
+    from django.urls import reverse
+
+    from integrations.models import TermsConsent
+    from tests.test_tenant_settings_form import form_data
+
+    TermsConsent.objects.create(
+        user=night.acme_user, tenant=night.acme, version=django_settings.TERMS_VERSION
+    )
+    client.force_login(night.acme_user)
+    setting = night.acme.connect_settings.get()
+    url = reverse("portal:connect_settings", args=[setting.pk])
+    run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)  # reads KOT's divisions
+    response = client.post(url, form_data(night, attendance_hour="3"))
+    assert response.status_code == 302
+    page = client.get(url).content.decode()
+    assert "夜勤センター 05:00" in page
+    assert "毎回05:00まで待ってから実行されます" in page  # 03:00 前日 with a 05:00 border
+    response = client.post(url, form_data(night, attendance_hour="3", day_change_time="02:00"))
+    assert response.status_code == 302
+    setting.refresh_from_db()
+    assert setting.day_change_time == time(2, 0)
+    page = client.get(url).content.decode()
+    assert "待ってから実行されます" not in page
+    assert 'value="02:00"' in page

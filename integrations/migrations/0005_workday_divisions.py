@@ -43,4 +43,9 @@ class Migration(migrations.Migration):
                 'constraints': [models.UniqueConstraint(fields=('tenant', 'employee_code'), name='one_division_per_tenant_employee')],
             },
         ),
+        migrations.AlterField(
+            model_name='connectsetting',
+            name='day_change_time',
+            field=models.TimeField(blank=True, help_text='勤務日が始まる時刻です。空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を使います(勤怠連携と接続テストで読み込みます)。入力すると全従業員にこの時刻を使います。例: 5:00の場合、22:00〜翌3:00の夜勤は前日の勤務日として出勤・退勤を打刻します。', null=True, verbose_name='日付変更時刻'),
+        ),
     ]
