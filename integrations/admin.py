@@ -35,6 +35,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from .admin_filters import PROBLEM_STATUSES, ErrorTenantFilter, LastResultFilter, TenantFilter
+from .kinds import KINDS
 from .models import (
     ConnectSetting,
     KotDivision,
@@ -445,7 +446,7 @@ class TenantAdmin(admin.ModelAdmin):
             raise Http404
         tenant = self._button_tenant(request, object_id)
         target_date = None
-        if kind == SyncRun.Kind.ATTENDANCE:
+        if KINDS[kind].dated:
             form = AttendanceRunForm(request.POST)
             if not form.is_valid():
                 self.message_user(

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .fields import SecretField
+from .kinds import KINDS
 from .validators import forbidden_hours, validate_person_group_ids, validate_senselink_url
 
 HOURS = [(h, f"{h}") for h in range(24)]
@@ -278,7 +279,15 @@ class ConnectSetting(models.Model):
         return bool(self.senselink_url and self.app_key and self.app_secret)
 
     def is_paused(self, kind: str) -> bool:
-        return self.employee_paused if kind == SyncRun.Kind.EMPLOYEE else self.attendance_paused
+        return getattr(self, KINDS[kind].paused_field)
+
+    def trigger_for(self, kind: str) -> str:
+        """manual / scheduled, from the kind's own field (integrations/kinds.py)."""
+        return getattr(self, KINDS[kind].trigger_field)
+
+    def hour_for(self, kind: str) -> int:
+        """The JST hour of the kind's scheduled slot."""
+        return getattr(self, KINDS[kind].hour_field)
 
 
 class SyncRun(models.Model):

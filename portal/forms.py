@@ -9,6 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from integrations.kinds import KINDS
 from integrations.models import ConnectSetting, SyncRun, Tenant
 from integrations.validators import parse_person_group_ids
 
@@ -190,7 +191,7 @@ class ManualRunForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") != SyncRun.Kind.ATTENDANCE:
+        if not _dated(cleaned.get("kind")):
             cleaned["target_date"] = None
             return cleaned
         day = cleaned.get("target_date")
@@ -199,6 +200,11 @@ class ManualRunForm(forms.Form):
         elif day is not None and day > timezone.localdate():
             self.add_error("target_date", _("未来の日付は指定できません。"))
         return cleaned
+
+
+def _dated(kind: str | None) -> bool:
+    """Whether runs of this kind carry a target date (integrations/kinds.py)."""
+    return kind in KINDS and KINDS[kind].dated
 
 
 class PreviewForm(forms.Form):
@@ -215,6 +221,6 @@ class PreviewForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         missing = not cleaned.get("target_date") and "target_date" not in self.errors
-        if cleaned.get("kind") == SyncRun.Kind.ATTENDANCE and missing:
+        if _dated(cleaned.get("kind")) and missing:
             self.add_error("target_date", _("日付を入力してください。"))
         return cleaned

@@ -21,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import queue
+from ..kinds import KINDS
 from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats
 from .runs import end_run, resume_lost_run
@@ -116,7 +117,7 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
     due: list[tuple[ConnectSetting, str, datetime]] = []
     missed: list[tuple[ConnectSetting, str, datetime]] = []
     for setting in _scheduled_settings():
-        for kind in (SyncRun.Kind.ATTENDANCE, SyncRun.Kind.EMPLOYEE):
+        for kind in KINDS:
             if setting.is_paused(kind):
                 continue
             slot = latest_slot(setting, kind, now)
@@ -160,7 +161,7 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
 
 
 def _target_date(setting: ConnectSetting, kind: str, slot: datetime):
-    return target_date_for(setting, slot) if kind == SyncRun.Kind.ATTENDANCE else None
+    return target_date_for(setting, slot) if KINDS[kind].dated else None
 
 
 def missed_message(*, kind: str, slot: datetime, grace: timedelta) -> str:
@@ -169,7 +170,7 @@ def missed_message(*, kind: str, slot: datetime, grace: timedelta) -> str:
         f"{local:%Y年%m月%d日 %H時}のスケジュール実行は、連携処理が停止していたため"
         f"{int(grace.total_seconds() // 60)}分以内に開始できず、実行を見送りました。"
     )
-    if kind == SyncRun.Kind.ATTENDANCE:
+    if KINDS[kind].rerunnable:
         return text + "必要であれば再実行してください。"
     return text + "必要であれば手動実行してください。"
 

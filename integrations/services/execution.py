@@ -21,11 +21,11 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError, ForbiddenWindowError
 
+from ..kinds import kind_of
 from ..models import SyncRun
 from ..queue import stopping
-from .attendance_sync import sync_attendance
 from .clients import connect_setting, kot_client, senselink_client
-from .employee_sync import SyncAborted, sync_employees
+from .employee_sync import SyncAborted
 from .runs import (
     Lease,
     RunTaken,
@@ -87,7 +87,7 @@ def _execute(run: SyncRun) -> SyncRun:
     kot = kot_client(run.tenant)
     senselink = senselink_client(setting)
     beat = Lease(run)
-    sync = sync_employees if run.kind == SyncRun.Kind.EMPLOYEE else sync_attendance
+    sync = kind_of(run.kind).sync
     try:
         outcome = sync(
             run=run, kot=kot, senselink=senselink, setting=setting, beat=beat, guard=beat.guard

@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError
 
-from ..models import SyncRun, Tenant
+from ..kinds import kind_of
+from ..models import Tenant
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import (
@@ -44,10 +45,7 @@ def preview_sync(
     kot = kot_client(tenant)
     senselink = senselink_client(setting)
     try:
-        if kind == SyncRun.Kind.EMPLOYEE:
-            _employee(preview, kot, senselink, setting, limit)
-        else:
-            _attendance(preview, kot, senselink, setting, target_date, limit)
+        kind_of(kind).preview(preview, kot, senselink, setting, target_date, limit)
     except (ConnectorError, SyncAborted) as exc:  # incl. a KOT forbidden window
         preview.error = exc.message
     finally:
@@ -63,7 +61,7 @@ NO_GROUP_NOTICE = (
 )
 
 
-def _employee(preview, kot, senselink, setting, limit):
+def _employee(preview, kot, senselink, setting, target_date, limit):
     plan = plan_employee_sync(
         kot=kot, senselink=senselink, setting=setting, today=timezone.localdate(), guards=False
     )

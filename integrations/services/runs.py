@@ -18,6 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..kinds import kind_of
 from ..models import SyncError, SyncRun, Tenant
 from ..queue import enqueue_run, enqueue_run_mail, stopping  # integrations/queue.py
 from .clients import connect_setting
@@ -42,7 +43,7 @@ class RunRequest:
 
 def _active_duplicate(*, tenant: Tenant, kind: str, target_date: date | None) -> SyncRun | None:
     runs = SyncRun.objects.filter(tenant=tenant, kind=kind, status__in=SyncRun.ACTIVE_STATUSES)
-    if kind == SyncRun.Kind.ATTENDANCE:
+    if kind_of(kind).dated:
         runs = runs.filter(target_date=target_date)
     return runs.order_by("created_at", "id").first()
 
@@ -84,9 +85,9 @@ def request_run(
         )
     if not tenant.kot_access_token:
         raise RunRefused("KING OF TIMEのアクセストークンを先に登録してください。")
-    if kind == SyncRun.Kind.ATTENDANCE and target_date is None:
-        raise RunRefused("勤怠連携の対象日を指定してください。")
-    if kind == SyncRun.Kind.EMPLOYEE:
+    if kind_of(kind).dated and target_date is None:
+        raise RunRefused(f"{SyncRun.Kind(kind).label}の対象日を指定してください。")
+    if not kind_of(kind).dated:
         target_date = None
 
     notices = []
