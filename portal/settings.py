@@ -24,7 +24,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _strict_bool(name: str, default: bool) -> bool:
-    """A boolean that refuses anything but an obvious yes or no (env.bool takes "maybe" as no)."""
+    """A boolean that refuses anything but an obvious yes or no (env.bool takes "maybe" as no).
+
+    Every boolean setting read from the environment goes through here: ``SECURE_COOKIES=ture``
+    stops start-up instead of silently turning secure cookies off.
+    """
     raw = env.str(name, default=str(default)).strip().lower()
     if raw not in _TRUE | _FALSE:
         raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
@@ -177,23 +181,28 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # A load balancer probes /healthz on the backend over plain HTTP: answer it, don't redirect.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = _strict_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-if env.bool("BEHIND_TLS_PROXY", default=False):
+if _strict_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Error reports (the DEBUG page, error mails) hide every secret, DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsExceptionReporterFilter"
 
 # django-axes: lock an account+address out after repeated failed logins (tenant and admin).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# The lock-out page, in Japanese (templates/lockout.html); 429 as before.
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_ENABLED = _strict_bool("AXES_ENABLED", True)
 # Behind a load balancer every request comes from the balancer's address: django-axes must read
 # the client's address from X-Forwarded-For, or one attacker locks an account out for everyone.
 # PROXY_COUNT = how many proxies in front of gunicorn append to X-Forwarded-For (an AWS ALB or
@@ -229,7 +238,7 @@ KOT_API_BASE_URL = env.str("KOT_API_BASE_URL", default="https://api.kingtime.jp/
 # The address customers register in SenseLink's アプリケーションドメイン and KOT's token IP list.
 PORTAL_OUTBOUND_IP = env.str("PORTAL_OUTBOUND_IP", default="203.0.113.10")
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
-SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", default=False)
+SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
 # SenseLink writes per sync.
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
@@ -337,7 +346,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-if env.bool("Q_SYNC", default=False):
+if _strict_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
 LOGGING = {

@@ -24,6 +24,7 @@ import connectors.http as http_module
 import connectors.throttle as throttle_module
 from connectors.http import HttpClient
 from connectors.kot import KotClient
+from connectors.sandbox.data import overlong
 from connectors.senselink import SenseLinkClient
 from integrations.models import SyncRun
 from integrations.services.execution import execute_run
@@ -430,6 +431,32 @@ def window_after(owner, name: str, moment: datetime) -> Callable[[Ctx], None]:
             return result
 
         patch(ctx, owner, name, then_late)
+
+    return arm
+
+
+def overlong_job_number(length: int) -> Callable[[Ctx], None]:
+    """The sandbox's overlong mode: one recognition of a ``length``-character job number KOT
+    does not know (issue 13: over 64 characters, saving the errors failed on PostgreSQL)."""
+
+    def arm(ctx: Ctx) -> None:
+        ctx.sandbox.senselink.add_record(when=at(9, 1), job_number=overlong("Z", length))
+        ctx.undo = [
+            *getattr(ctx, "undo", []),
+            lambda: only_records(ctx.sandbox, DAY, *recognitions()),
+        ]
+
+    return arm
+
+
+def overlong_code(length: int) -> Callable[[Ctx], None]:
+    """The sandbox's overlong mode: one more KOT employee whose code has ``length`` characters
+    (longer than SenseLink's 45-character job number, and than the error column)."""
+
+    def arm(ctx: Ctx) -> None:
+        code = overlong("L", length)
+        ctx.sandbox.kot.add_employee(code=code, last_name="長番", first_name="太郎")
+        ctx.undo = [*getattr(ctx, "undo", []), lambda: small_kot(ctx.sandbox, *EMPLOYEES)]
 
     return arm
 
@@ -951,6 +978,30 @@ CELLS = [
         "worker_lost",
         kill_after(KotClient, "register_punch", 4),
         "ワーカーが停止",
+    ),
+    # --- overlong strings (the sandbox's overlong mode)
+    *(
+        Cell(
+            f"overlong-{length}-job-number-attendance",
+            "overlong strings",
+            f"SenseLink job number of {length:,} characters, unknown to KOT",
+            A,
+            "partial",
+            overlong_job_number(length),
+            "KING OF TIME従業員が見つかりません",
+        )
+        for length in (65, 1000)
+    ),
+    *(
+        Cell(
+            f"overlong-{length}-code-employee",
+            "overlong strings",
+            f"KOT employee code of {length:,} characters",
+            E,
+            "partial",
+            overlong_code(length),
+        )
+        for length in (65, 1000)
     ),
 ]
 

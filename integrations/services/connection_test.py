@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.errors import (
     AuthenticationError,
@@ -38,6 +39,7 @@ class CheckResult:
     level: str = ""  # "" (OK/NG by ok), "warning" (works, but see the message), "info"
 
 
+@sensitive_variables("token", "app_secret")
 def check_kot(*, token: str, tenant: Tenant | None = None) -> list[CheckResult]:
     """The token check; with ``tenant``, KOT's divisions are read and kept for it too."""
     name = "KING OF TIME"
@@ -108,6 +110,7 @@ def refused_message() -> str:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_senselink(
     *, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
 ) -> list[CheckResult]:
@@ -267,6 +270,7 @@ def outbound_ip() -> CheckResult:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_connections(
     *,
     token: str,
@@ -296,6 +300,7 @@ class GroupList:
     error: str = ""
 
 
+@sensitive_variables("token", "app_secret")
 def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = "") -> GroupList:
     """The person groups (manual 2.5.2) read with the given values; ``token`` is not used."""
     if not (url and app_key and app_secret):

@@ -125,6 +125,14 @@ class Command(BaseCommand):
             default=1.0,
             help="seconds for timeout faults, and between two bytes of slow_body/slow_headers",
         )
+        parser.add_argument(
+            "--overlong",
+            type=int,
+            default=None,
+            metavar="N",
+            help="overlong strings: two KOT employee codes and one unknown SenseLink job number "
+            "of N characters (e.g. 65 or 1000)",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -147,6 +155,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--now {options['now']!r}: expected YYYY-MM-DDTHH:MM") from exc
             pinned = pinned if pinned.tzinfo else pinned.replace(tzinfo=JST)
             day = day or pinned.astimezone(JST).date()
+        if options["overlong"] is not None and options["overlong"] < 1:
+            raise CommandError("--overlong N: N must be at least 1 (characters)")
         try:
             sandbox = start_sandbox(
                 employees=options["employees"],
@@ -159,6 +169,7 @@ class Command(BaseCommand):
                 recognitions_per_employee=options["recognitions"],
                 senselink=options["senselink_reading"],
                 kot=self._kot_modes(options),
+                overlong=options["overlong"],
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
@@ -209,6 +220,9 @@ class Command(BaseCommand):
             out("  KOT readings: " + ", ".join(f"{k}={v}" for k, v in kot_modes.items()))
         for armed in getattr(self, "_faults", []):
             out(f"  fault: {armed}")
+        if sandbox.senselink.extra_job_numbers:
+            length = len(sandbox.senselink.extra_job_numbers[0])
+            out(f"  overlong mode: codes and a job number of {length} characters")
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
