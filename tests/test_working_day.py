@@ -295,3 +295,15 @@ def test_the_settings_page_sets_day_change_time_and_shows_the_borders(night, cli
     page = client.get(url).content.decode()
     assert "待ってから実行されます" not in page
     assert 'value="02:00"' in page
+
+
+def test_the_sandbox_command_takes_day_borders():
+    from django.core.management.base import CommandError
+
+    from integrations.management.commands.sandbox import parse_day_border
+
+    assert parse_day_border("100=05:00") == ("100", "05:00")
+    assert parse_day_border(" 300 = 4:30 ") == ("300", "4:30")
+    for bad in ("100", "=05:00", "100=25:00", "100=5"):
+        with pytest.raises(CommandError):
+            parse_day_border(bad)
