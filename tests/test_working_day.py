@@ -307,3 +307,30 @@ def test_the_sandbox_command_takes_day_borders():
     for bad in ("100", "=05:00", "100=25:00", "100=5"):
         with pytest.raises(CommandError):
             parse_day_border(bad)
+
+
+def test_with_known_borders_a_run_is_created_waiting(night):
+    from integrations.services.dispatch import create_slot_runs
+
+    run_now(night.acme, SyncRun.Kind.ATTENDANCE, DAY)  # stores KOT's divisions
+    configure(
+        night.acme,
+        attendance_trigger="scheduled",
+        attendance_hour=3,
+        attendance_target_day="previous",
+    )
+    three = datetime(2026, 11, 26, 3, 0, 10, tzinfo=JST)
+    with time_machine.travel(three, tick=True):
+        assert create_slot_runs(now=three, last_beat=three - timedelta(minutes=1)) == (1, 0)
+        scheduled = SyncRun.objects.get(trigger=SyncRun.Trigger.SCHEDULE)
+        assert scheduled.target_date == NEXT
+        assert scheduled.status == SyncRun.Status.WAITING
+        assert scheduled.not_before == datetime(2026, 11, 26, 5, 0, tzinfo=JST)
+        assert scheduled.attempt == 0  # no attempt spent on waiting
+        assert "05:00以降に自動で実行します" in scheduled.message
+        assert execute_run(run_id=scheduled.pk) is None
+    with time_machine.travel(datetime(2026, 11, 26, 5, 0, 30, tzinfo=JST), tick=True):
+        done = execute_run(run_id=scheduled.pk)
+    assert done.status == SyncRun.Status.SUCCESS, done.message
+    assert done.attempt == 1
+    assert punches(night.sandbox, "0042", NEXT) == [("1", "2026-11-25T06:00:00+09:00")]

@@ -26,7 +26,7 @@ from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats
 from .runs import end_run, resume_lost_run
 from .schedules import JST, latest_slot, target_date_for
-from .windows import window_end, window_wait_message
+from .workday import WorkdayRules, borders_for_many, start_wait
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,7 @@ _SETTING_FIELDS = (
     "employee_day",
     "employee_hour",
     "employee_paused",
+    "day_change_time",
     "updated_at",
 )
 
@@ -132,24 +133,11 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
 
     slots = {slot for _setting, _kind, slot in due + missed}
     existing = set(SyncRun.objects.filter(slot__in=slots).values_list("tenant_id", "kind", "slot"))
-    end = window_end(now)
-    new_runs = [
-        SyncRun(
-            tenant_id=setting.tenant_id,
-            kind=kind,
-            trigger=SyncRun.Trigger.SCHEDULE,
-            # Inside a KOT window the run waits for its end (as request_run does).
-            status=SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED,
-            target_date=_target_date(setting, kind, slot),
-            triggered_by_label=SCHEDULE_LABEL,
-            slot=slot,
-            created_at=now,
-            not_before=end,
-            message=window_wait_message(end) if end else "",
-        )
-        for setting, kind, slot in due
-        if (setting.tenant_id, kind, slot) not in existing
-    ]
+    fresh = [(s, kind, slot) for s, kind, slot in due if (s.tenant_id, kind, slot) not in existing]
+    rules = borders_for_many(
+        {s.tenant_id: s for s, kind, _slot in fresh if KINDS[kind].dated}.values()
+    )
+    new_runs = [_slot_run(s, kind, slot, now, rules.get(s.tenant_id)) for s, kind, slot in fresh]
     # The unique constraint on (tenant, kind, slot) drops what a racing dispatcher inserted.
     SyncRun.objects.bulk_create(new_runs, batch_size=BATCH, ignore_conflicts=True)
 
@@ -158,6 +146,28 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
         if (setting.tenant_id, kind, slot) not in existing:
             recorded += _record_missed(setting=setting, kind=kind, slot=slot, now=now, grace=grace)
     return len(new_runs), recorded
+
+
+def _slot_run(
+    setting: ConnectSetting, kind: str, slot: datetime, now: datetime, rules: WorkdayRules | None
+) -> SyncRun:
+    target_date = _target_date(setting, kind, slot)
+    # Inside a KOT window, or before its working day ended, the run waits (as request_run does).
+    end, message = start_wait(
+        setting=setting, kind=kind, target_date=target_date, now=now, rules=rules
+    )
+    return SyncRun(
+        tenant_id=setting.tenant_id,
+        kind=kind,
+        trigger=SyncRun.Trigger.SCHEDULE,
+        status=SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED,
+        target_date=target_date,
+        triggered_by_label=SCHEDULE_LABEL,
+        slot=slot,
+        created_at=now,
+        not_before=end,
+        message=message,
+    )
 
 
 def _target_date(setting: ConnectSetting, kind: str, slot: datetime):

@@ -22,7 +22,7 @@ from ..kinds import kind_of
 from ..models import SyncError, SyncRun, Tenant
 from ..queue import enqueue_run, enqueue_run_mail, stopping  # integrations/queue.py
 from .clients import connect_setting
-from .windows import window_end, window_wait_message
+from .workday import start_wait
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,8 @@ def request_run(
             )
 
     now = timezone.now()
-    end = window_end(now)
+    # Inside a KOT window, or before its working day ended, the run waits (and says until when).
+    end, wait = start_wait(setting=setting, kind=kind, target_date=target_date, now=now)
     status = SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED
     if user is not None and not label:
         label = user.get_username()
@@ -140,11 +141,9 @@ def request_run(
         allow_mass_create=allow_mass_create,
         created_at=now,
         not_before=end,
-        message=window_wait_message(end) if end else "",
+        message=wait,
     )
-    message = f"{describe(run)} を登録しました。"
-    if end:
-        message += window_wait_message(end)
+    message = f"{describe(run)} を登録しました。" + wait
     if enqueue:
         transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return RunRequest(run=run, created=True, message=message, notices=notices)

@@ -21,7 +21,9 @@ from django.utils import timezone
 from connectors.errors import ConnectorError
 from connectors.kot import JST, KotClient, KotDivisionInfo
 
+from ..kinds import KINDS
 from ..models import ConnectSetting, KotDivision, KotEmployeeDivision, Tenant
+from .windows import window_end, window_wait_message
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,27 @@ class WorkdayRules:
         return None
 
 
+def start_wait(
+    *,
+    setting: ConnectSetting,
+    kind: str,
+    target_date: date | None,
+    now: datetime,
+    rules: WorkdayRules | None = None,
+) -> tuple[datetime | None, str]:
+    """When a new run must wait, and what it says: KOT's window, or (for a dated run) its
+    working day's border by the stored rules. ``(None, "")`` when it can start now."""
+    until = window_end(now)
+    message = window_wait_message(until) if until else ""
+    if target_date is not None and KINDS[kind].dated:
+        if rules is None:
+            rules = rules_for(setting, members={})  # who is where does not move the day's end
+        border = rules.must_wait(target_date, now)
+        if border is not None and (until is None or border > until):
+            return border, wait_message(target_date, border)
+    return until, message
+
+
 def _jst(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise ValueError("workday needs an aware datetime")
@@ -185,6 +208,24 @@ def current_rules(
         store_divisions(tenant=setting.tenant, divisions=divisions)
         return rules_for(setting), ""
     return WorkdayRules(borders={d.code: d.day_border for d in divisions}), ""
+
+
+def borders_for_many(settings: Iterable[ConnectSetting]) -> dict[int, WorkdayRules]:
+    """Each tenant's rules without employee divisions (enough for spans and day ends), in one
+    query for all: the dispatcher's view of many tenants at once."""
+    settings = list(settings)
+    borders: dict[int, dict[str, time]] = {}
+    tenant_ids = [s.tenant_id for s in settings if s.day_change_time is None]
+    for tenant_id, code, border in KotDivision.objects.filter(tenant_id__in=tenant_ids).values_list(
+        "tenant_id", "code", "day_border"
+    ):
+        borders.setdefault(tenant_id, {})[code] = border
+    return {
+        s.tenant_id: WorkdayRules(override=s.day_change_time)
+        if s.day_change_time is not None
+        else WorkdayRules(borders=borders.get(s.tenant_id, {}))
+        for s in settings
+    }
 
 
 def refresh_divisions(*, tenant: Tenant, kot: KotClient) -> list[KotDivisionInfo]:
