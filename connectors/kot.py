@@ -421,7 +421,7 @@ class KotClient(HttpClient):
             hired_date=day("hiredDate"),
             resignation_date=day("resignationDate"),
             email=email,
-            division_code=str(division) if division not in (None, "") else None,
+            division_code=_division_code(division),
         )
 
     def _parse_division(self, item: Any, index: int) -> KotDivisionInfo:
@@ -485,6 +485,15 @@ class KotClient(HttpClient):
                             f"timerecord of {key} on {day}: invalid punch 'time' or 'code'"
                         ) from None
         return punches
+
+
+def _division_code(value: Any) -> str | None:
+    """An employee's divisionCode, or None when absent or not a usable code (the employee then
+    takes the earliest day border: a malformed division must not fail the employee)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    code = str(value).strip()
+    return code if code and len(code) <= MAX_DIVISION_CODE_CHARS else None
 
 
 def _parse_border(value: Any) -> time | None:

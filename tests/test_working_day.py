@@ -334,3 +334,49 @@ def test_with_known_borders_a_run_is_created_waiting(night):
     assert done.status == SyncRun.Status.SUCCESS, done.message
     assert done.attempt == 1
     assert punches(night.sandbox, "0042", NEXT) == [("1", "2026-11-25T06:00:00+09:00")]
+
+
+# --- the KOT client's division read ------------------------------------------------------------
+
+
+def _kot(sandbox):
+    from connectors.kot import KotClient
+
+    return KotClient(base_url=sandbox.kot_url, token=sandbox.kot_token, max_retries=0)
+
+
+def test_list_divisions_reads_codes_names_and_borders(world):
+    from connectors.kot import KotDivisionInfo
+
+    world.sandbox.kot.set_day_border("200", "5:00")
+    with world.sandbox.kot.lock:
+        del world.sandbox.kot.divisions[0]["dayBorderTime"]  # absent: KOT's default 00:00
+    assert _kot(world.sandbox).list_divisions() == [
+        KotDivisionInfo(code="100", name="本社", day_border=time(0, 0)),
+        KotDivisionInfo(code="200", name="大阪支社", day_border=time(5, 0)),
+    ]
+
+
+@pytest.mark.parametrize("border", ["25:00", "05:60", "five", "05:00:30", 5])
+def test_a_bad_day_border_is_a_format_error(world, border):
+    from connectors.errors import ResponseFormatError
+
+    world.sandbox.kot.set_day_border("200", border)
+    with pytest.raises(ResponseFormatError):
+        _kot(world.sandbox).list_divisions()
+
+
+def test_divisions_of_the_wrong_shape_are_a_format_error(world):
+    from connectors.errors import ResponseFormatError
+
+    world.sandbox.faults.add("kot", "wrong_type", path="/divisions")
+    with pytest.raises(ResponseFormatError):
+        _kot(world.sandbox).list_divisions()
+
+
+def test_an_unusable_division_code_of_an_employee_is_left_out(world):
+    small_kot(world.sandbox, {"code": "0042", "division_code": "100"})
+    with world.sandbox.kot.lock:
+        world.sandbox.kot.employees[0]["divisionCode"] = "9" * 65
+    [employee] = _kot(world.sandbox).list_employees()
+    assert employee.division_code is None
