@@ -45,6 +45,10 @@ _WINDOW_EXEMPT = frozenset(
     {"GET /tokens/{token}/available", "POST /daily-workings/timerecord/{key}"}
 )
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_BORDER = re.compile(r"^(\d{1,2}):(\d{2})(?::00)?$")
+MAX_DIVISIONS = 10_000
+MAX_DIVISION_CODE_CHARS = 64  # KotDivision.code
+MAX_DIVISION_NAME_CHARS = 200  # KotDivision.name
 
 
 def _window_text() -> str:
@@ -92,6 +96,13 @@ class KotEmployee:
     def full_name(self) -> str:
         """Family and given name joined by an ideographic space (either may be empty)."""
         return "\u3000".join(part for part in (self.last_name, self.first_name) if part)
+
+
+@dataclass(frozen=True)
+class KotDivisionInfo:
+    code: str
+    name: str
+    day_border: time  # 日付変更時刻: a working day starts at this JST time
 
 
 @dataclass(frozen=True)
@@ -177,6 +188,15 @@ class KotClient(HttpClient):
         if not isinstance(body, list):
             raise self._format_error(f"employees: expected a list, got {type(body).__name__}")
         return [self._parse_employee(item, index) for index, item in enumerate(body)]
+
+    def list_divisions(self) -> list[KotDivisionInfo]:
+        """Divisions (所属) and their day borders (``dayBorderTime``, "00:00" when absent)."""
+        body = self._json(self.request("GET", "/divisions", endpoint="/divisions"))
+        if not isinstance(body, list):
+            raise self._format_error(f"divisions: expected a list, got {type(body).__name__}")
+        if len(body) > MAX_DIVISIONS:
+            raise self._format_error(f"divisions: {len(body)} divisions, more than {MAX_DIVISIONS}")
+        return [self._parse_division(item, index) for index, item in enumerate(body)]
 
     def list_punches(
         self, *, start: date, end: date, employee_keys: Sequence[str]
@@ -401,7 +421,28 @@ class KotClient(HttpClient):
             hired_date=day("hiredDate"),
             resignation_date=day("resignationDate"),
             email=email,
-            division_code=str(division) if division not in (None, "") else None,
+            division_code=_division_code(division),
+        )
+
+    def _parse_division(self, item: Any, index: int) -> KotDivisionInfo:
+        if not isinstance(item, dict):
+            raise self._format_error(f"division #{index}: not an object")
+        code, name = item.get("code"), item.get("name")
+        if code in (None, "") or not isinstance(code, (str, int)) or isinstance(code, bool):
+            raise self._format_error(f"division #{index}: missing or invalid 'code'")
+        code = str(code).strip()
+        if not code or len(code) > MAX_DIVISION_CODE_CHARS:
+            raise self._format_error(f"division #{index}: 'code' is empty or too long")
+        if name is not None and not isinstance(name, (str, int)):
+            raise self._format_error(f"division {code}: 'name' is not a string")
+        border = item.get("dayBorderTime")
+        parsed = _parse_border(border)
+        if parsed is None:
+            raise self._format_error(f"division {code}: 'dayBorderTime' is not HH:MM")
+        return KotDivisionInfo(
+            code=code,
+            name=str(name or "").strip()[:MAX_DIVISION_NAME_CHARS],
+            day_border=parsed,
         )
 
     def _parse_timerecords(self, body: Any) -> list[KotPunch]:
@@ -444,6 +485,30 @@ class KotClient(HttpClient):
                             f"timerecord of {key} on {day}: invalid punch 'time' or 'code'"
                         ) from None
         return punches
+
+
+def _division_code(value: Any) -> str | None:
+    """An employee's divisionCode, or None when absent or not a usable code (the employee then
+    takes the earliest day border: a malformed division must not fail the employee)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return None
+    code = str(value).strip()
+    return code if code and len(code) <= MAX_DIVISION_CODE_CHARS else None
+
+
+def _parse_border(value: Any) -> time | None:
+    """KOT's dayBorderTime ("05:00", also "5:00" or "05:00:00") as a time; absent → 00:00."""
+    if value in (None, ""):
+        return time(0, 0)
+    if not isinstance(value, str):
+        return None
+    match = _BORDER.match(value.strip())
+    if not match:
+        return None
+    hour, minute = int(match.group(1)), int(match.group(2))
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
 
 
 def _parse_date(value: Any) -> date | None:

@@ -37,7 +37,16 @@ from django.views.decorators.http import require_POST
 
 from .admin_filters import PROBLEM_STATUSES, ErrorTenantFilter, LastResultFilter, TenantFilter
 from .forms import WriteOnlySecretsMixin, secret_field
-from .models import ConnectSetting, SyncError, SyncRun, Tenant, TenantMembership, TermsConsent
+from .kinds import KINDS
+from .models import (
+    ConnectSetting,
+    KotDivision,
+    SyncError,
+    SyncRun,
+    Tenant,
+    TenantMembership,
+    TermsConsent,
+)
 from .services.connection_test import check_connections
 from .services.reruns import rerun
 from .services.runs import RunRefused, describe, request_run
@@ -193,6 +202,7 @@ class ConnectSettingInline(admin.StackedInline):
                     "attendance_hour",
                     "attendance_target_day",
                     "attendance_paused",
+                    "day_change_time",
                 ]
             },
         ),
@@ -254,10 +264,27 @@ class ConnectSettingInline(admin.StackedInline):
         return super().get_formset(request, obj, **kwargs)
 
 
+class KotDivisionInline(admin.TabularInline):
+    """KOT's divisions and their 日付変更時刻 as last read (by a run or the connection test)."""
+
+    model = KotDivision
+    fields = ["code", "name", "day_border", "refreshed_at"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name_plural = _("KING OF TIMEの所属と日付変更時刻(勤怠連携・接続テストで取得)")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
     form = TenantForm
-    inlines = [ConnectSettingInline]
+    inlines = [ConnectSettingInline, KotDivisionInline]
     list_display = [
         "name",
         "slug",
@@ -416,6 +443,7 @@ class TenantAdmin(admin.ModelAdmin):
             app_key=setting.app_key if setting else "",
             app_secret=setting.app_secret if setting else "",
             person_group_ids=setting.person_group_ids if setting else None,
+            tenant=tenant,
         )
         levels = {"warning": messages.WARNING, "info": messages.INFO}
         for result in results:
@@ -434,7 +462,7 @@ class TenantAdmin(admin.ModelAdmin):
             raise Http404
         tenant = self._button_tenant(request, object_id)
         target_date = None
-        if kind == SyncRun.Kind.ATTENDANCE:
+        if KINDS[kind].dated:
             form = AttendanceRunForm(request.POST)
             if not form.is_valid():
                 problems = [

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .fields import FittedCharField, SecretField, secret_digest
+from .kinds import KINDS
 from .validators import forbidden_hours, validate_person_group_ids, validate_senselink_url
 
 HOURS = [(h, f"{h}") for h in range(24)]
@@ -258,7 +259,12 @@ class ConnectSetting(models.Model):
         _("日付変更時刻"),
         null=True,
         blank=True,
-        help_text=_("空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を使います。"),
+        help_text=_(
+            "勤務日が始まる時刻です。空欄の場合はKING OF TIMEの所属ごとの日付変更時刻を"
+            "使います(勤怠連携と接続テストで読み込みます)。入力すると全従業員にこの時刻を"
+            "使います。例: 5:00の場合、22:00〜翌3:00の夜勤は前日の勤務日として出勤・退勤を"
+            "打刻します。"
+        ),
     )
     attendance_paused = models.BooleanField(_("勤怠連携を一時停止"), default=False)
     employee_paused = models.BooleanField(_("社員情報連携を一時停止"), default=False)
@@ -363,7 +369,15 @@ class ConnectSetting(models.Model):
         return bool(self.senselink_url and self.app_key and self.app_secret)
 
     def is_paused(self, kind: str) -> bool:
-        return self.employee_paused if kind == SyncRun.Kind.EMPLOYEE else self.attendance_paused
+        return getattr(self, KINDS[kind].paused_field)
+
+    def trigger_for(self, kind: str) -> str:
+        """manual / scheduled, from the kind's own field (integrations/kinds.py)."""
+        return getattr(self, KINDS[kind].trigger_field)
+
+    def hour_for(self, kind: str) -> int:
+        """The JST hour of the kind's scheduled slot."""
+        return getattr(self, KINDS[kind].hour_field)
 
 
 class SyncRun(models.Model):
@@ -590,3 +604,53 @@ class ClusterHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class KotDivision(models.Model):
+    """A KOT division (所属) of a tenant and its 日付変更時刻, as last read from KOT (SPEC 4.6).
+
+    Refreshed by each attendance run and each connection test, outside KOT's windows; read by
+    ``services.workday`` to place a recognition on its working date.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="kot_divisions", verbose_name=_("テナント")
+    )
+    code = models.CharField(_("所属コード"), max_length=64)
+    name = models.CharField(_("所属名"), max_length=200, blank=True, default="")
+    day_border = models.TimeField(_("日付変更時刻"))
+    refreshed_at = models.DateTimeField(_("取得日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("KING OF TIMEの所属")
+        verbose_name_plural = _("KING OF TIMEの所属")
+        ordering = ["tenant", "code"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "code"], name="one_division_per_tenant_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name} ({self.day_border:%H:%M})"
+
+
+class KotEmployeeDivision(models.Model):
+    """Which division a KOT employee belongs to, as last read from KOT.
+
+    Kept so that a working date can be computed while KOT refuses reads (its windows).
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    employee_code = models.CharField(_("従業員コード"), max_length=64)
+    division_code = models.CharField(_("所属コード"), max_length=64)
+
+    class Meta:
+        verbose_name = _("従業員の所属")
+        verbose_name_plural = _("従業員の所属")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "employee_code"], name="one_division_per_tenant_employee"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee_code} → {self.division_code}"

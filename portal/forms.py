@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from integrations.forms import WriteOnlySecretsMixin, secret_field
+from integrations.kinds import KINDS
 from integrations.models import ConnectSetting, SyncRun, Tenant
 from integrations.validators import parse_person_group_ids, validate_target_date
 
@@ -66,6 +67,7 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             "attendance_hour",
             "attendance_target_day",
             "attendance_paused",
+            "day_change_time",
             "employee_trigger",
             "employee_interval",
             "employee_day",
@@ -86,6 +88,7 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             "attendance_hour": _("毎日"),
             "attendance_target_day": _("取得する認証レコード"),
             "attendance_paused": _("スケジュール実行を一時停止する"),
+            "day_change_time": _("日付変更時刻"),
             "employee_trigger": _("連携タイミング"),
             "employee_interval": _("実行間隔"),
             "employee_day": _("実行日"),
@@ -101,6 +104,7 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             "attendance_trigger": forms.RadioSelect,
             "employee_trigger": forms.RadioSelect,
             "resigned_policy": forms.RadioSelect,
+            "day_change_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M"),
             "person_group_ids": forms.TextInput(
                 attrs={"placeholder": _("例: 3,12"), "autocomplete": "off"}
             ),
@@ -217,7 +221,7 @@ class ManualRunForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        if cleaned.get("kind") != SyncRun.Kind.ATTENDANCE:
+        if not _dated(cleaned.get("kind")):
             cleaned["target_date"] = None
             return cleaned
         day = cleaned.get("target_date")
@@ -226,6 +230,11 @@ class ManualRunForm(forms.Form):
         elif day is not None and day > timezone.localdate():
             self.add_error("target_date", _("未来の日付は指定できません。"))
         return cleaned
+
+
+def _dated(kind: str | None) -> bool:
+    """Whether runs of this kind carry a target date (integrations/kinds.py)."""
+    return kind in KINDS and KINDS[kind].dated
 
 
 class PreviewForm(forms.Form):
@@ -243,6 +252,6 @@ class PreviewForm(forms.Form):
     def clean(self):
         cleaned = super().clean()
         missing = not cleaned.get("target_date") and "target_date" not in self.errors
-        if cleaned.get("kind") == SyncRun.Kind.ATTENDANCE and missing:
+        if _dated(cleaned.get("kind")) and missing:
             self.add_error("target_date", _("日付を入力してください。"))
         return cleaned

@@ -22,6 +22,7 @@ from integrations.services.connection_test import check_connections, load_person
 from integrations.services.preview import preview_sync
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
+from integrations.services.workday import schedule_wait_warning
 from integrations.validators import forbidden_hours
 
 from .decorators import has_accepted_terms, tenant_page
@@ -188,6 +189,7 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
                 person_group_ids=",".join(picked)
                 if request.POST.get("group_picker")
                 else request.POST.get("person_group_ids", ""),
+                tenant=request.tenant,
             )
         elif action == "groups":
             # 人員グループを読み込む: SenseLink's group list with the values as typed, to pick from.
@@ -214,6 +216,8 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
             "outbound_ip": settings.PORTAL_OUTBOUND_IP,
             "forbidden_hours": "、".join(f"{h}時" for h in forbidden_hours()),
             "preview_form": PreviewForm(initial={"target_date": yesterday()}),
+            "kot_divisions": request.tenant.kot_divisions.all()[:50],
+            "workday_warning": schedule_wait_warning(setting) if setting.pk else "",
         },
     )
 

@@ -474,6 +474,20 @@ def key_of(code: str) -> Callable[[Ctx], str]:
 
 
 E, A = EMPLOYEE, ATTENDANCE
+
+
+def day_border(border: str) -> Callable[[Ctx], None]:
+    """Every KOT division starts its working day at ``border``."""
+
+    def arm(ctx: Ctx) -> None:
+        with ctx.sandbox.kot.lock:
+            codes = [d["code"] for d in ctx.sandbox.kot.divisions]
+        for code in codes:
+            ctx.sandbox.kot.set_day_border(code, border)
+
+    return arm
+
+
 CELLS = [
     # --- connection refused
     Cell(
@@ -978,6 +992,36 @@ CELLS = [
         "worker_lost",
         kill_after(KotClient, "register_punch", 4),
         "ワーカーが停止",
+    ),
+    # --- the working day (日付変更時刻, issue 15 item 6)
+    Cell(
+        "divisions-refused-attendance",
+        "division read refused (token without the permission)",
+        "KOT GET /divisions",
+        A,
+        "success",
+        fault("kot", "signature", path="/divisions", times=None),
+        expected_note="success, with a warning naming day_change_time (borders fall back)",
+    ),
+    Cell(
+        "divisions-maintenance-attendance",
+        "KOT 500 on the division read, persistent for one attempt",
+        "KOT GET /divisions",
+        A,
+        "waiting",
+        fault("kot", "maintenance", path="/divisions", times=None),
+        "メンテナンス",
+    ),
+    Cell(
+        "day-not-ended-attendance",
+        "working day not ended (05:00 border, run at 03:00)",
+        "KOT GET /divisions → 05:00",
+        A,
+        "window",
+        day_border("05:00"),
+        "05:00以降に自動で実行します",
+        start_at=datetime(2026, 11, 25, 3, 0, tzinfo=JST),
+        expected_note="waiting until the border (05:00), no record read, then success",
     ),
     # --- overlong strings (the sandbox's overlong mode)
     *(

@@ -57,6 +57,8 @@ SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
         },
         "body": None,
     },
+    # GetDivisions: docs/paths/divisions/index.yml (no parameters)
+    ("GET", "/divisions"): {"path": {}, "query": {}, "body": None},
     # GetDailyWorkingTimerecords: docs/paths/daily-workings/timerecord.yml
     ("GET", "/daily-workings/timerecord"): {
         "path": {},
@@ -199,6 +201,7 @@ def test_every_request_the_kot_client_makes_matches_the_reference(world, sandbox
     assert client.check_token() is True
     client.list_employees()
     client.list_employees(on=date(2026, 11, 24), include_resigned=True)
+    client.list_divisions()
     client.list_punches(start=DAY - timedelta(days=70), end=DAY, employee_keys=keys)
     for code in (1, 2, 3, 4):
         client.register_punch(employee_key=keys[0], date=DAY, time=at(8, code), code=code)

@@ -205,7 +205,11 @@ def test_kot_employee_by_code_keeps_leading_zeros(sandbox):
 def test_kot_divisions(sandbox):
     divisions = kot(sandbox, "/divisions").json()
     assert [d["name"] for d in divisions] == ["本社", "大阪支社"]
-    assert all(d["dayBorderTime"] == "05:00" for d in divisions)
+    assert all(d["dayBorderTime"] == "00:00" for d in divisions)
+    sandbox.kot.set_day_border("200", "05:00")
+    sandbox.kot.set_day_border("300", "04:30", name="夜勤センター")
+    borders = {d["code"]: d["dayBorderTime"] for d in kot(sandbox, "/divisions").json()}
+    assert borders == {"100": "00:00", "200": "05:00", "300": "04:30"}
 
 
 def test_kot_state_helpers(sandbox):

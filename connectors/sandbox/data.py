@@ -14,8 +14,9 @@ from typing import Any
 JST = timezone(timedelta(hours=9), "JST")
 
 DIVISIONS = [
-    {"code": "100", "name": "本社", "dayBorderTime": "05:00"},
-    {"code": "200", "name": "大阪支社", "dayBorderTime": "05:00"},
+    # KOT's default border; KotState.set_day_border gives a division another (e.g. "05:00").
+    {"code": "100", "name": "本社", "dayBorderTime": "00:00"},
+    {"code": "200", "name": "大阪支社", "dayBorderTime": "00:00"},
 ]
 EMPLOYEE_TYPES = [("1", "正社員"), ("2", "契約社員"), ("3", "アルバイト")]
 EMPLOYEE_GROUPS = [{"code": "01", "name": "営業部"}, {"code": "02", "name": "開発部"}]

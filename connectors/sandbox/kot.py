@@ -254,6 +254,18 @@ class KotState:
             self._reindex()
             return employee
 
+    # --- divisions ---------------------------------------------------------------------------
+    def set_day_border(self, division_code: str, border: str, *, name: str | None = None) -> None:
+        """Give a division another 日付変更時刻 ("05:00"); an unknown code adds the division."""
+        with self.lock:
+            division = next((d for d in self.divisions if d["code"] == division_code), None)
+            if division is None:
+                division = {"code": division_code, "name": name or f"所属{division_code}"}
+                self.divisions.append(division)
+            elif name is not None:
+                division["name"] = name
+            division["dayBorderTime"] = border
+
     def remove_all_employees(self) -> None:
         self.set_employees([])
 

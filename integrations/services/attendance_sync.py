@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 from connectors.errors import ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotPunch
@@ -23,6 +25,7 @@ from ..models import ConnectSetting, SyncError, SyncRun
 from .employee_sync import SyncAborted
 from .parallel import each_in_parallel
 from .runs import Outcome
+from .workday import DayNotEnded, WorkdayRules, current_rules, remember_members
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class AttendancePlan:
     already: int = 0
     problems: list[Problem] = field(default_factory=list)
     employees_seen: int = 0
+    members: dict[str, str] = field(default_factory=dict)  # employee code → division code
 
 
 def already_punched_message(code: str, punch: int) -> str:
@@ -72,32 +76,43 @@ def first_and_last(
     target_date: date,
     beat: Callable[[], None],
     on_first: Callable[[], None] = lambda: None,
-) -> dict[str, tuple[datetime, datetime]]:
-    """Per employee number, the earliest and latest recognition of the day (records streamed).
+    rules: WorkdayRules | None = None,
+) -> dict[time, dict[str, tuple[datetime, datetime]]]:
+    """Per day border and employee number, the earliest and latest recognition of the working
+    day ``target_date`` as it runs from that border (records streamed, one query for the union
+    of the spans).
 
     ``on_first`` is called once, at the first employee record: the caller starts its KOT read
     then, alongside the rest of the pages, and not at all for a day without records.
     """
-    day_start = datetime.combine(target_date, time.min, tzinfo=JST)
-    day_end = day_start + timedelta(days=1)
-    spans: dict[str, tuple[datetime, datetime]] = {}
-    for record in senselink.iter_records(day=target_date, user_type=1):
+    rules = rules or WorkdayRules()
+    start, end = rules.span(target_date)
+    by_border: dict[time, dict[str, tuple[datetime, datetime]]] = {
+        border: {} for border in rules.all_borders() | {rules.default_border}
+    }
+    starts = {border: datetime.combine(target_date, border, tzinfo=JST) for border in by_border}
+    seen = False
+    for record in senselink.iter_records(start=start, end=end, user_type=1):
         if record.user_type != 1 or not record.job_number:
             continue  # visitors, strangers, deny-list
         when = record.sign_time
-        if not day_start <= when < day_end:
+        if not start <= when < end:
             continue
-        if not spans:
+        if not seen:
+            seen = True
             on_first()
-        span = spans.get(record.job_number)
-        if span is None:
-            spans[record.job_number] = (when, when)
-        elif when < span[0]:
-            spans[record.job_number] = (when, span[1])
-        elif when > span[1]:
-            spans[record.job_number] = (span[0], when)
+        for border, spans in by_border.items():
+            if not starts[border] <= when < starts[border] + timedelta(days=1):
+                continue
+            span = spans.get(record.job_number)
+            if span is None:
+                spans[record.job_number] = (when, when)
+            elif when < span[0]:
+                spans[record.job_number] = (when, span[1])
+            elif when > span[1]:
+                spans[record.job_number] = (span[0], when)
         beat()
-    return spans
+    return by_border
 
 
 def plan_attendance(
@@ -108,12 +123,16 @@ def plan_attendance(
     mode: str,
     only: set[tuple[str, int]] | None = None,
     beat: Callable[[], None] = lambda: None,
+    rules: WorkdayRules | None = None,
 ) -> AttendancePlan:
     """What the sync would punch; reads SenseLink and KOT, writes nothing.
 
-    ``only`` limits the plan to (employee code, punch code) pairs — a rerun's failed punches.
+    ``target_date`` is a working date: each employee's recognitions count from their division's
+    day border (``rules``; 00:00 without). ``only`` limits the plan to (employee code, punch
+    code) pairs — a rerun's failed punches.
     """
     plan = AttendancePlan(target_date=target_date)
+    rules = rules or WorkdayRules()
     # KOT's employee list is read side by side with SenseLink's record pages (each API still
     # sees one request at a time), from the first employee record on.
     with ThreadPoolExecutor(max_workers=1) as pool:
@@ -124,9 +143,10 @@ def plan_attendance(
                 pool.submit(kot.list_employees, on=target_date, include_resigned=True)
             )
 
-        spans = first_and_last(senselink, target_date, beat, on_first=start_kot_read)
-        plan.employees_seen = len(spans)
-        if not spans:
+        by_border = first_and_last(
+            senselink, target_date, beat, on_first=start_kot_read, rules=rules
+        )
+        if not kot_answer:
             return plan
         employees = kot_answer[0].result()
     if not employees:
@@ -137,6 +157,15 @@ def plan_attendance(
             "アクセストークンの権限(従業員の参照)とKING OF TIMEの従業員登録をご確認ください。",
             code="kot_empty_employee_list",
         )
+    plan.members = {e.code: e.division_code for e in employees if e.division_code}
+    rules = replace(rules, members=plan.members)
+    numbers = {number for spans in by_border.values() for number in spans}
+    spans = {}
+    for number in numbers:
+        span = by_border[rules.border_for(number)].get(number)
+        if span is not None:  # none of their recognitions falls in their own working day
+            spans[number] = span
+    plan.employees_seen = len(spans)
     keys = {e.code: e.key for e in employees}
     beat()
 
@@ -310,7 +339,15 @@ def sync_attendance(
     beat: Callable[[], None] = lambda: None,
     guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
-    """Execute an attendance run's work and return its outcome (the caller records it)."""
+    """Execute an attendance run's work and return its outcome (the caller records it).
+
+    Raises ``DayNotEnded`` (before reading any record) when the working day has not ended yet
+    for every division: the caller postpones the run until it has.
+    """
+    rules, notice = current_rules(setting=setting, kot=kot, store=True)
+    until = rules.must_wait(run.target_date, timezone.now())
+    if until is not None:
+        raise DayNotEnded(run.target_date, until)
     plan = plan_attendance(
         kot=kot,
         senselink=senselink,
@@ -318,5 +355,11 @@ def sync_attendance(
         mode=setting.attendance_mode,
         only=rerun_scope(run),
         beat=beat,
+        rules=rules,
     )
-    return post_punches(kot=kot, plan=plan, beat=beat, guard=guard)
+    if plan.members:
+        remember_members(tenant=run.tenant, employees=plan.members)
+    outcome = post_punches(kot=kot, plan=plan, beat=beat, guard=guard)
+    if notice:
+        outcome.add_warning(code="kot_divisions_unreadable", message=notice)
+    return outcome

@@ -13,13 +13,20 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.views.decorators.debug import sensitive_variables
 
-from connectors.errors import AuthenticationError, ConnectorError, NetworkError
+from connectors.errors import (
+    AuthenticationError,
+    ConnectorError,
+    ForbiddenWindowError,
+    NetworkError,
+)
 from connectors.kot import KotClient
 from connectors.netcheck import UnsafeUrlError, check_senselink_url
 from connectors.senselink import SenseLinkClient, SlGroup
 
+from ..models import Tenant
 from ..validators import parse_person_group_ids
 from .clients import transport_limits
+from .workday import refresh_divisions
 
 SENSELINK = "SenseLink"
 
@@ -33,10 +40,11 @@ class CheckResult:
 
 
 @sensitive_variables("token", "app_secret")
-def check_kot(*, token: str) -> CheckResult:
+def check_kot(*, token: str, tenant: Tenant | None = None) -> list[CheckResult]:
+    """The token check; with ``tenant``, KOT's divisions are read and kept for it too."""
     name = "KING OF TIME"
     if not token:
-        return CheckResult(name, False, "アクセストークンが未登録です。")
+        return [CheckResult(name, False, "アクセストークンが未登録です。")]
     client = KotClient(
         base_url=settings.KOT_API_BASE_URL,
         token=token,
@@ -45,18 +53,54 @@ def check_kot(*, token: str) -> CheckResult:
     )
     try:
         available = client.check_token()
+        if not available:
+            return [
+                CheckResult(
+                    name,
+                    False,
+                    "アクセストークンが無効です。KING OF TIMEの全権管理者がトークンを再発行し、"
+                    "新しいトークンを登録してください。",
+                )
+            ]
+        results = [CheckResult(name, True, "アクセストークンは有効です。")]
+        if tenant is not None:
+            results.append(check_divisions(client=client, tenant=tenant))
+        return results
     except ConnectorError as exc:
-        return CheckResult(name, False, exc.message)
+        return [CheckResult(name, False, exc.message)]
     finally:
         client.close()
-    if not available:
+
+
+def check_divisions(*, client: KotClient, tenant: Tenant) -> CheckResult:
+    """Read KOT's divisions and their 日付変更時刻 (outside KOT's windows) and keep them."""
+    name = "日付変更時刻"
+    try:
+        divisions = refresh_divisions(tenant=tenant, kot=client)
+    except ForbiddenWindowError:
         return CheckResult(
             name,
-            False,
-            "アクセストークンが無効です。KING OF TIMEの全権管理者がトークンを再発行し、"
-            "新しいトークンを登録してください。",
+            True,
+            "KING OF TIMEのAPI利用禁止時間帯のため、所属の日付変更時刻は次回の勤怠連携で"
+            "読み込みます。",
+            level="info",
         )
-    return CheckResult(name, True, "アクセストークンは有効です。")
+    except ConnectorError as exc:
+        return CheckResult(
+            name,
+            True,
+            "KING OF TIMEの所属(日付変更時刻)を読み込めませんでした。勤務日は前回読み込んだ"
+            "日付変更時刻(未取得の場合は0:00)で判定します。アクセストークンに所属の参照権限を"
+            f"付けるか、連携設定の「日付変更時刻」を指定してください。({exc.message})",
+            level="warning",
+        )
+    if not divisions:
+        return CheckResult(name, True, "所属がないため、勤務日は0:00で区切ります。", level="info")
+    borders = "、".join(f"{d.name or d.code} {d.day_border:%H:%M}" for d in divisions[:20])
+    more = f" ほか{len(divisions) - 20}件" if len(divisions) > 20 else ""
+    return CheckResult(
+        name, True, f"所属{len(divisions)}件の日付変更時刻: {borders}{more}", level="info"
+    )
 
 
 def refused_message() -> str:
@@ -231,11 +275,20 @@ def outbound_ip() -> CheckResult:
 
 @sensitive_variables("token", "app_secret")
 def check_connections(
-    *, token: str, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
+    *,
+    token: str,
+    url: str,
+    app_key: str,
+    app_secret: str,
+    person_group_ids: str | None = None,
+    tenant: Tenant | None = None,
 ) -> list[CheckResult]:
-    """Both checks; takes plain values so a form can test what was typed before saving it."""
+    """Both checks; takes plain values so a form can test what was typed before saving it.
+
+    With ``tenant``, KOT's divisions (日付変更時刻) read on the way are kept for it.
+    """
     return [
-        check_kot(token=token),
+        *check_kot(token=token, tenant=tenant),
         *check_senselink(
             url=url, app_key=app_key, app_secret=app_secret, person_group_ids=person_group_ids
         ),

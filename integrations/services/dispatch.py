@@ -21,11 +21,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from .. import queue
+from ..kinds import KINDS
 from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats
 from .runs import end_run, resume_lost_run
 from .schedules import JST, latest_slot, target_date_for
-from .windows import window_end, window_wait_message
+from .workday import WorkdayRules, borders_for_many, start_wait
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ _SETTING_FIELDS = (
     "employee_day",
     "employee_hour",
     "employee_paused",
+    "day_change_time",
     "updated_at",
 )
 
@@ -116,7 +118,7 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
     due: list[tuple[ConnectSetting, str, datetime]] = []
     missed: list[tuple[ConnectSetting, str, datetime]] = []
     for setting in _scheduled_settings():
-        for kind in (SyncRun.Kind.ATTENDANCE, SyncRun.Kind.EMPLOYEE):
+        for kind in KINDS:
             if setting.is_paused(kind):
                 continue
             slot = latest_slot(setting, kind, now)
@@ -131,24 +133,11 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
 
     slots = {slot for _setting, _kind, slot in due + missed}
     existing = set(SyncRun.objects.filter(slot__in=slots).values_list("tenant_id", "kind", "slot"))
-    end = window_end(now)
-    new_runs = [
-        SyncRun(
-            tenant_id=setting.tenant_id,
-            kind=kind,
-            trigger=SyncRun.Trigger.SCHEDULE,
-            # Inside a KOT window the run waits for its end (as request_run does).
-            status=SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED,
-            target_date=_target_date(setting, kind, slot),
-            triggered_by_label=SCHEDULE_LABEL,
-            slot=slot,
-            created_at=now,
-            not_before=end,
-            message=window_wait_message(end) if end else "",
-        )
-        for setting, kind, slot in due
-        if (setting.tenant_id, kind, slot) not in existing
-    ]
+    fresh = [(s, kind, slot) for s, kind, slot in due if (s.tenant_id, kind, slot) not in existing]
+    rules = borders_for_many(
+        {s.tenant_id: s for s, kind, _slot in fresh if KINDS[kind].dated}.values()
+    )
+    new_runs = [_slot_run(s, kind, slot, now, rules.get(s.tenant_id)) for s, kind, slot in fresh]
     # The unique constraint on (tenant, kind, slot) drops what a racing dispatcher inserted.
     SyncRun.objects.bulk_create(new_runs, batch_size=BATCH, ignore_conflicts=True)
 
@@ -159,8 +148,30 @@ def create_slot_runs(*, now: datetime, last_beat: datetime | None) -> tuple[int,
     return len(new_runs), recorded
 
 
+def _slot_run(
+    setting: ConnectSetting, kind: str, slot: datetime, now: datetime, rules: WorkdayRules | None
+) -> SyncRun:
+    target_date = _target_date(setting, kind, slot)
+    # Inside a KOT window, or before its working day ended, the run waits (as request_run does).
+    end, message = start_wait(
+        setting=setting, kind=kind, target_date=target_date, now=now, rules=rules
+    )
+    return SyncRun(
+        tenant_id=setting.tenant_id,
+        kind=kind,
+        trigger=SyncRun.Trigger.SCHEDULE,
+        status=SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED,
+        target_date=target_date,
+        triggered_by_label=SCHEDULE_LABEL,
+        slot=slot,
+        created_at=now,
+        not_before=end,
+        message=message,
+    )
+
+
 def _target_date(setting: ConnectSetting, kind: str, slot: datetime):
-    return target_date_for(setting, slot) if kind == SyncRun.Kind.ATTENDANCE else None
+    return target_date_for(setting, slot) if KINDS[kind].dated else None
 
 
 def missed_message(*, kind: str, slot: datetime, grace: timedelta) -> str:
@@ -169,7 +180,7 @@ def missed_message(*, kind: str, slot: datetime, grace: timedelta) -> str:
         f"{local:%Y年%m月%d日 %H時}のスケジュール実行は、連携処理が停止していたため"
         f"{int(grace.total_seconds() // 60)}分以内に開始できず、実行を見送りました。"
     )
-    if kind == SyncRun.Kind.ATTENDANCE:
+    if KINDS[kind].rerunnable:
         return text + "必要であれば再実行してください。"
     return text + "必要であれば手動実行してください。"
 

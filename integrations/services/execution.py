@@ -21,11 +21,11 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError, ForbiddenWindowError
 
+from ..kinds import kind_of
 from ..models import SyncRun
 from ..queue import stopping
-from .attendance_sync import sync_attendance
 from .clients import connect_setting, kot_client, senselink_client
-from .employee_sync import SyncAborted, sync_employees
+from .employee_sync import SyncAborted
 from .runs import (
     Lease,
     RunTaken,
@@ -37,6 +37,7 @@ from .runs import (
     postpone_run,
     retry_delay,
 )
+from .workday import DayNotEnded
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _execute(run: SyncRun) -> SyncRun:
     kot = kot_client(run.tenant)
     senselink = senselink_client(setting)
     beat = Lease(run)
-    sync = sync_employees if run.kind == SyncRun.Kind.EMPLOYEE else sync_attendance
+    sync = kind_of(run.kind).sync
     try:
         outcome = sync(
             run=run, kot=kot, senselink=senselink, setting=setting, beat=beat, guard=beat.guard
@@ -104,6 +105,8 @@ def _execute(run: SyncRun) -> SyncRun:
             message="KING OF TIMEのAPI利用禁止時間帯のため、"
             f"{timezone.localtime(until):%H:%M}に自動で再開します。",
         )
+    except DayNotEnded as exc:
+        return postpone_run(run=run, until=exc.until, message=str(exc))
     except SyncAborted as exc:
         return fail_run(
             run=run, error_type=SyncRun.ErrorType.CONFIGURATION, code=exc.code, message=exc.message

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.utils import timezone, translation
 
+from ..kinds import kind_of
 from ..models import SyncError, SyncRun
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ def body_for(run: SyncRun) -> str:
         lines.append(
             f"連携ログ(サポート用管理画面): {base}/admin/integrations/syncrun/{run.pk}/change/"
         )
-    if run.kind == SyncRun.Kind.ATTENDANCE:
+    if kind_of(run.kind).rerunnable:
         lines.append("失敗した打刻は、原因を解消したうえで再実行できます。")
     return "\n".join(lines) + "\n"
 

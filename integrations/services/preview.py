@@ -9,7 +9,8 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError
 
-from ..models import SyncRun, Tenant
+from ..kinds import kind_of
+from ..models import Tenant
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import (
@@ -18,6 +19,7 @@ from .employee_sync import (
     check_guards,
     plan_employee_sync,
 )
+from .workday import current_rules
 
 
 @dataclass
@@ -43,10 +45,7 @@ def preview_sync(
     kot = kot_client(tenant)
     senselink = senselink_client(setting)
     try:
-        if kind == SyncRun.Kind.EMPLOYEE:
-            _employee(preview, kot, senselink, setting, limit)
-        else:
-            _attendance(preview, kot, senselink, setting, target_date, limit)
+        kind_of(kind).preview(preview, kot, senselink, setting, target_date, limit)
     except (ConnectorError, SyncAborted) as exc:  # incl. a KOT forbidden window
         preview.error = exc.message
     finally:
@@ -62,7 +61,7 @@ NO_GROUP_NOTICE = (
 )
 
 
-def _employee(preview, kot, senselink, setting, limit):
+def _employee(preview, kot, senselink, setting, target_date, limit):
     plan = plan_employee_sync(
         kot=kot, senselink=senselink, setting=setting, today=timezone.localdate(), guards=False
     )
@@ -110,8 +109,21 @@ def _employee(preview, kot, senselink, setting, limit):
 
 def _attendance(preview, kot, senselink, setting, target_date, limit):
     target_date = target_date or timezone.localdate()
+    rules, notice = current_rules(setting=setting, kot=kot, store=False)
+    if notice:
+        preview.notices.append(notice)
+    end = rules.span(target_date)[1]
+    if not rules.day_ended(target_date, timezone.now()):
+        preview.notices.append(
+            f"{target_date:%Y年%m月%d日}の勤務日は{timezone.localtime(end):%m月%d日 %H:%M}まで"
+            "続くため、この内容はその時点までの認証記録によるものです。"
+        )
     plan = plan_attendance(
-        kot=kot, senselink=senselink, target_date=target_date, mode=setting.attendance_mode
+        kot=kot,
+        senselink=senselink,
+        target_date=target_date,
+        mode=setting.attendance_mode,
+        rules=rules,
     )
     preview.counts = {"punch": len(plan.to_post), "skip": plan.already, "error": len(plan.problems)}
     lines = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..kinds import kind_of
 from ..models import SyncRun
 from .runs import RunRefused, RunRequest, describe, request_run
 
@@ -14,7 +15,7 @@ def rerun(*, run: SyncRun, user=None) -> RunRequest:
     Only finished attendance runs that ended failure or partial can be rerun; anything else
     raises RunRefused with the reason (Japanese). A rerun already queued or running is joined.
     """
-    if run.kind != SyncRun.Kind.ATTENDANCE:
+    if not kind_of(run.kind).rerunnable:
         raise RunRefused(
             f"{describe(run)} は再実行できません。再実行できるのは勤怠連携だけです"
             "(社員情報連携は手動実行してください)。"

@@ -18,10 +18,11 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..kinds import kind_of
 from ..models import SyncError, SyncRun, Tenant
 from ..queue import enqueue_run, enqueue_run_mail, stopping  # integrations/queue.py
 from .clients import connect_setting
-from .windows import window_end, window_wait_message
+from .workday import start_wait
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class RunRequest:
 
 def _active_duplicate(*, tenant: Tenant, kind: str, target_date: date | None) -> SyncRun | None:
     runs = SyncRun.objects.filter(tenant=tenant, kind=kind, status__in=SyncRun.ACTIVE_STATUSES)
-    if kind == SyncRun.Kind.ATTENDANCE:
+    if kind_of(kind).dated:
         runs = runs.filter(target_date=target_date)
     return runs.order_by("created_at", "id").first()
 
@@ -84,9 +85,9 @@ def request_run(
         )
     if not tenant.kot_access_token:
         raise RunRefused("KING OF TIMEのアクセストークンを先に登録してください。")
-    if kind == SyncRun.Kind.ATTENDANCE and target_date is None:
-        raise RunRefused("勤怠連携の対象日を指定してください。")
-    if kind == SyncRun.Kind.EMPLOYEE:
+    if kind_of(kind).dated and target_date is None:
+        raise RunRefused(f"{SyncRun.Kind(kind).label}の対象日を指定してください。")
+    if not kind_of(kind).dated:
         target_date = None
 
     notices = []
@@ -122,7 +123,8 @@ def request_run(
             )
 
     now = timezone.now()
-    end = window_end(now)
+    # Inside a KOT window, or before its working day ended, the run waits (and says until when).
+    end, wait = start_wait(setting=setting, kind=kind, target_date=target_date, now=now)
     status = SyncRun.Status.WAITING if end else SyncRun.Status.QUEUED
     if user is not None and not label:
         label = user.get_username()
@@ -139,11 +141,9 @@ def request_run(
         allow_mass_create=allow_mass_create,
         created_at=now,
         not_before=end,
-        message=window_wait_message(end) if end else "",
+        message=wait,
     )
-    message = f"{describe(run)} を登録しました。"
-    if end:
-        message += window_wait_message(end)
+    message = f"{describe(run)} を登録しました。" + wait
     if enqueue:
         transaction.on_commit(lambda: enqueue_run(run_id=run.pk))
     return RunRequest(run=run, created=True, message=message, notices=notices)

@@ -10,7 +10,8 @@ import calendar
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from ..models import ConnectSetting, SyncRun
+from ..kinds import KINDS
+from ..models import ConnectSetting
 
 JST = ZoneInfo("Asia/Tokyo")
 
@@ -33,21 +34,17 @@ def _next_month(year: int, month: int) -> tuple[int, int]:
 
 
 def is_scheduled(setting: ConnectSetting, kind: str) -> bool:
-    trigger = (
-        setting.employee_trigger if kind == SyncRun.Kind.EMPLOYEE else setting.attendance_trigger
-    )
-    return trigger == ConnectSetting.Trigger.SCHEDULED
+    return setting.trigger_for(kind) == ConnectSetting.Trigger.SCHEDULED
 
 
 def _daily(setting: ConnectSetting, kind: str) -> bool:
-    return (
-        kind == SyncRun.Kind.ATTENDANCE
-        or setting.employee_interval == ConnectSetting.Interval.DAILY
-    )
+    field = KINDS[kind].interval_field
+    return field is None or getattr(setting, field) == ConnectSetting.Interval.DAILY
 
 
-def _monthly_slot(setting: ConnectSetting, year: int, month: int) -> datetime:
-    return _at(_monthly_day(year, month, setting.employee_day), setting.employee_hour)
+def _monthly_slot(setting: ConnectSetting, kind: str, year: int, month: int) -> datetime:
+    day = getattr(setting, KINDS[kind].day_field or "")
+    return _at(_monthly_day(year, month, day), setting.hour_for(kind))
 
 
 def latest_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime | None:
@@ -56,13 +53,12 @@ def latest_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime |
         return None
     local = now.astimezone(JST)
     if _daily(setting, kind):
-        hour = setting.attendance_hour if kind == SyncRun.Kind.ATTENDANCE else setting.employee_hour
-        slot = _at(local.date(), hour)
+        slot = _at(local.date(), setting.hour_for(kind))
         return slot if slot <= local else slot - timedelta(days=1)
-    slot = _monthly_slot(setting, local.year, local.month)
-    return (
-        slot if slot <= local else _monthly_slot(setting, *_previous_month(local.year, local.month))
-    )
+    slot = _monthly_slot(setting, kind, local.year, local.month)
+    if slot <= local:
+        return slot
+    return _monthly_slot(setting, kind, *_previous_month(local.year, local.month))
 
 
 def next_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime | None:
@@ -72,7 +68,7 @@ def next_slot(setting: ConnectSetting, kind: str, now: datetime) -> datetime | N
         return None
     if _daily(setting, kind):
         return latest + timedelta(days=1)  # Asia/Tokyo has no daylight saving
-    return _monthly_slot(setting, *_next_month(latest.year, latest.month))
+    return _monthly_slot(setting, kind, *_next_month(latest.year, latest.month))
 
 
 def target_date_for(setting: ConnectSetting, slot: datetime) -> date:
@@ -105,8 +101,7 @@ def schedule_summary(setting: ConnectSetting | None) -> str:
 def next_runs(setting: ConnectSetting | None, now: datetime) -> dict[str, datetime | None]:
     """Next scheduled run per kind (None when manual or paused)."""
     if setting is None:
-        return {SyncRun.Kind.EMPLOYEE: None, SyncRun.Kind.ATTENDANCE: None}
+        return dict.fromkeys(KINDS)
     return {
-        kind: None if setting.is_paused(kind) else next_slot(setting, kind, now)
-        for kind in (SyncRun.Kind.EMPLOYEE, SyncRun.Kind.ATTENDANCE)
+        kind: None if setting.is_paused(kind) else next_slot(setting, kind, now) for kind in KINDS
     }

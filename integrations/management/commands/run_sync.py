@@ -7,6 +7,7 @@ from datetime import date
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from integrations.kinds import KINDS
 from integrations.models import SyncRun, Tenant
 from integrations.services.execution import execute_run
 from integrations.services.runs import RunRefused, request_run
@@ -17,7 +18,7 @@ class Command(BaseCommand):
     help = "Run one sync for a tenant in this process (or hand it to the cluster with --enqueue)."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=[SyncRun.Kind.EMPLOYEE, SyncRun.Kind.ATTENDANCE])
+        parser.add_argument("kind", choices=list(KINDS))
         parser.add_argument("--tenant", required=True, help="The tenant's slug.")
         parser.add_argument("--date", help="Attendance target date, YYYY-MM-DD.")
         parser.add_argument("--enqueue", action="store_true", help="Hand the run to the cluster.")
@@ -25,9 +26,9 @@ class Command(BaseCommand):
     def handle(self, *args, kind: str, tenant: str, date: str | None, enqueue: bool, **options):
         # The arguments first, before the database: a bad --date is a message and exit 1.
         target = None
-        if kind == SyncRun.Kind.ATTENDANCE:
+        if KINDS[kind].dated:
             if not date:
-                raise CommandError("attendance needs --date YYYY-MM-DD.")
+                raise CommandError(f"{kind} needs --date YYYY-MM-DD.")
             target = _parse_date(date)
         try:
             tenant_row = Tenant.objects.get(slug=tenant)

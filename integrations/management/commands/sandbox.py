@@ -33,6 +33,14 @@ def parse_offset(value: str) -> timedelta:
     return -delta if m.group("sign") == "-" else delta
 
 
+def parse_day_border(value: str) -> tuple[str, str]:
+    """ "100=05:00" as ("100", "05:00")."""
+    code, _, border = value.partition("=")
+    if not code.strip() or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", border.strip()):
+        raise CommandError(f"--day-border {value!r}: expected CODE=HH:MM, e.g. 100=05:00")
+    return code.strip(), border.strip()
+
+
 def arm_fault(sandbox: Any, spec: str, *, delay: float) -> str:
     """Arm ``[SERVICE:]KIND[@PATH]`` on the sandbox until it stops; a description of it."""
     head, _, path = spec.partition("@")
@@ -75,6 +83,14 @@ class Command(BaseCommand):
             metavar="NAME",
             help="take another reading of SenseLink's open points (repeatable): "
             + "; ".join(f"{name}: {r.description}" for name, r in READINGS.items()),
+        )
+        parser.add_argument(
+            "--day-border",
+            action="append",
+            default=[],
+            metavar="CODE=HH:MM",
+            help="give KOT division CODE another 日付変更時刻, e.g. 100=05:00 (repeatable; "
+            "an unknown code adds a division)",
         )
         parser.add_argument(
             "--kot-minutes-only",
@@ -130,6 +146,7 @@ class Command(BaseCommand):
                 day = date.fromisoformat(options["date"])
             except ValueError as exc:
                 raise CommandError(f"--date {options['date']!r}: expected YYYY-MM-DD") from exc
+        borders = [parse_day_border(value) for value in options["day_border"]]
         pinned = None
         if options["now"]:
             try:
@@ -158,6 +175,8 @@ class Command(BaseCommand):
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
         self._readings = options["senselink_reading"]
         try:
+            for code, border in borders:
+                sandbox.kot.set_day_border(code, border)
             self._faults = [
                 arm_fault(sandbox, spec, delay=options["fault_delay"]) for spec in options["fault"]
             ]
@@ -192,6 +211,11 @@ class Command(BaseCommand):
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
+        with sandbox.kot.lock:
+            borders = ", ".join(
+                f"{d['code']} {d['name']} {d['dayBorderTime']}" for d in sandbox.kot.divisions
+            )
+        out(f"  KOT divisions (日付変更時刻): {borders}")
         if kot_modes := getattr(self, "_kot_readings", None):
             out("  KOT readings: " + ", ".join(f"{k}={v}" for k, v in kot_modes.items()))
         for armed in getattr(self, "_faults", []):
