@@ -344,6 +344,8 @@ class _PollWork:
     def run(self) -> tuple[tuple[date | None, int, int], list]:
         ledger.expire_stale(tenant_id=self.tenant.pk, now=self.now)
         if not self.in_window:
+            # Keep KOT's keys fresh while reads are allowed: the window's punches need them.
+            self._employee_keys(set())
             self._settle_unknown()
         records, cursor = self._read_feed()
         self.report.records = len(records)
@@ -415,7 +417,7 @@ class _PollWork:
                 RealtimeState.objects.filter(pk=state.pk).update(
                     employee_keys=keys, keys_read_at=self.now
                 )
-                state.keys_read_at = self.now
+                state.employee_keys, state.keys_read_at = keys, self.now
                 age = timedelta(0)
         fresh = age is not None and age < KEYS_MIN_AGE and not self.in_window
         return keys, fresh
