@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from connectors import transport
 from connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -107,6 +108,12 @@ class HttpClient:
     auth_code: str = "auth"
     #: APIs don't redirect; following one could lead a request (with its signature) elsewhere.
     allow_redirects: bool = False
+    #: Resend a throttled call (429, KOT's 303) whatever its method, within its own budget of
+    #: ``throttle_retries`` resends and ``throttle_max_wait`` seconds of waiting: for APIs that
+    #: refuse a throttled call before processing it.
+    resend_throttled: bool = False
+    throttle_retries: int = 10
+    throttle_max_wait: float = 120.0
 
     def __init__(
         self,
@@ -121,6 +128,8 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         write_guard: Callable[[], None] | None = None,
+        deadline: float = transport.DEFAULT_DEADLINE_SECONDS,
+        max_body_bytes: int = transport.DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -128,6 +137,12 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.session = session or requests.Session()
+        # Every call: an overall deadline, a bounded (decompressed) body, pinned addresses.
+        self.deadline = float(deadline)
+        self.max_body_bytes = int(max_body_bytes)
+        self.adapter = transport.BoundedAdapter(deadline=deadline, max_body_bytes=max_body_bytes)
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
         self.calls: Counter[str] = Counter()
         self.log = logging.getLogger(f"connectors.{self.service}")
         self._sleep = sleep
@@ -245,13 +260,18 @@ class HttpClient:
                 detail=f"empty body, HTTP {response.status_code}",
             )
         try:
-            value = response.json()
-        except ValueError:
-            kind = "HTML" if text[:1] == b"<" else "non-JSON"
+            value = transport.parse_json(response.content)
+        except transport.JsonLimitError as exc:
+            reason = _JSON_REASONS.get(exc.kind, "JSONではありません")
+            if exc.kind == "syntax":
+                kind = "HTML" if text[:1] == b"<" else "non-JSON"
+                detail = f"{kind} body, HTTP {response.status_code}"
+            else:
+                detail = f"{exc}, HTTP {response.status_code}"
             raise ResponseFormatError(
-                f"{self.display_name}の応答を読み取れませんでした(JSONではありません)。",
+                f"{self.display_name}の応答を読み取れませんでした({reason})。",
                 service=self.service,
-                detail=f"{kind} body, HTTP {response.status_code}",
+                detail=detail,
             ) from None
         response._connector_json = value  # type: ignore[attr-defined]
         return value
@@ -282,14 +302,30 @@ class HttpClient:
         if write is None:
             write = method not in SAFE_METHODS
         attempts = 1 + (self.max_retries if retry else 0)
-        for attempt in range(attempts):
+        attempt = throttled = 0
+        throttle_wait = 0.0
+        while True:
             if write and self.write_guard is not None:
                 self.write_guard()
             self._before_send(method, label)
-            self._pace()
-            error, response = self._send_once(method, path, label, params, json, data, files)
+            ticket, answer = self._acquire(), _MISSING
+            try:
+                error, response = self._send_once(method, path, label, params, json, data, files)
+                answer = error
+            finally:
+                self._release(ticket, answer)  # _MISSING: no answer (an unexpected exception)
             if error is None:
                 return response
+            if self.resend_throttled and isinstance(error, ThrottledError):
+                # Refused before it was processed: safe to send again, writes included.
+                delay = self._throttle_delay(throttled, throttle_wait, error)
+                if delay is None:
+                    raise error
+                throttled += 1
+                throttle_wait += delay
+                self.log.info("%s throttled (resend %d in %.2fs)", label, throttled, delay)
+                self._sleep(delay)
+                continue
             last_try = attempt + 1 >= attempts
             if last_try or not self._is_retryable(error):
                 raise error
@@ -309,7 +345,7 @@ class HttpClient:
                 self._slow_down(delay)
             elif delay > 0:
                 self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            attempt += 1
 
     def _send_once(self, method, path, label, params, json, data, files):
         with self._lock:
@@ -346,6 +382,29 @@ class HttpClient:
         write = method not in SAFE_METHODS
         host = self._host_label()
         name = type(exc).__name__
+        if isinstance(exc, transport.DeadlineExceeded):
+            return RequestTimeout(
+                f"{self.display_name}({host})からの応答が{self.deadline:g}秒以内に"
+                "完了しなかったため、中断しました(タイムアウト)。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"overall deadline ({self.deadline:g} s) on {label}",
+            )
+        if isinstance(exc, transport.BodyTooLarge):
+            return ResponseFormatError(
+                f"{self.display_name}の応答が大きすぎるため、読み込みを中止しました"
+                f"(上限 {_megabytes(exc.limit)})。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"body over {exc.limit} bytes on {label}",
+            )
+        if isinstance(exc, transport.BadContentEncoding):
+            return ResponseFormatError(
+                f"{self.display_name}の応答を読み取れませんでした(圧縮形式が正しくありません)。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"{exc} on {label}",
+            )
         if isinstance(exc, requests.ConnectTimeout):
             return RequestTimeout(
                 f"{self.display_name}({host})への接続がタイムアウトしました。"
@@ -408,6 +467,25 @@ class HttpClient:
         cap = min(self.max_backoff, self.backoff * (2**attempt))
         return self._random.uniform(0, cap)  # full jitter
 
+    def _acquire(self) -> Any:
+        """Wait until this attempt may be sent; the ticket goes back to ``_release``."""
+        self._pace()
+        return None
+
+    def _release(self, ticket: Any, answer: Any) -> None:
+        """The attempt is over: ``answer`` is None (success), its ConnectorError, or neither."""
+
+    def _throttle_delay(self, resent: int, waited: float, error: ConnectorError) -> float | None:
+        """Seconds before resending a throttled call, or None when its budget is spent."""
+        if resent >= self.throttle_retries:
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is None:
+            retry_after = self._random.uniform(0, min(self.max_backoff, 0.25 * (2**resent)))
+        if waited + retry_after > self.throttle_max_wait:
+            return None
+        return retry_after
+
     def _pace(self) -> None:
         """Wait for this call's slot: at most `rate` calls per second, after any cool-down."""
         with self._lock:
@@ -424,6 +502,16 @@ class HttpClient:
 
 
 _MISSING = object()
+_JSON_REASONS = {
+    "syntax": "JSONではありません",
+    "encoding": "文字コードがUTF-8ではありません",
+    "depth": "入れ子が深すぎます",
+    "values": "項目数が多すぎます",
+}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
 
 
 def _connection_not_made(exc: BaseException) -> bool:

@@ -185,7 +185,7 @@ def plan_attendance(
         if row is not None and row.state in sent:
             punch = replace(punch, time=row.punch_time)
         held = existing.get((punch.employee_key, punch.code), [])
-        if any(_same_second(h.time, punch.time) for h in held):
+        if any(same_minute(h.time, punch.time) for h in held):
             plan.already += 1
             if row is not None and row.state != PunchLedger.State.POSTED:
                 plan.found.append(key)
@@ -205,8 +205,11 @@ def plan_attendance(
     return plan
 
 
-def _same_second(a: datetime, b: datetime) -> bool:
-    return int(a.timestamp()) == int(b.timestamp())
+def same_minute(a: datetime, b: datetime) -> bool:
+    """Whether a punch KOT holds is ours: KOT's screens show HH:MM and whether it stores the
+    seconds we send is not documented, so a punch of the same kind less than 60 s away is
+    "already there" (a rerun never reports the portal's own punch as a conflict)."""
+    return abs((a - b).total_seconds()) < 60
 
 
 def _existing_punches(
@@ -226,7 +229,7 @@ def _landed(kot: KotClient, punch: Punch, target_date: date) -> bool | None:
     except ConnectorError:
         return None
     return any(
-        _same_second(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
+        same_minute(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
     )
 
 
@@ -290,7 +293,8 @@ def post_punches(
             employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
         )
 
-    for punch, exc in each_in_parallel(post, to_post, beat=beat):
+    workers = kot.limiter.max_concurrency
+    for punch, exc in each_in_parallel(post, to_post, beat=beat, workers=workers):
         if exc is None:
             outcome.created += 1
             outcome.achieved += 1

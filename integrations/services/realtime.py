@@ -43,6 +43,7 @@ from connectors.senselink import SlRecord
 from .. import queue
 from ..models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun, Tenant
 from . import ledger
+from .attendance_sync import same_minute
 from .clients import kot_client, senselink_client
 from .parallel import each_in_parallel
 from .windows import window_end
@@ -490,7 +491,8 @@ class _PollWork:
         unknown: list[ledger.Key] = []
         failed: list[ledger.Key] = []
         again: list[ledger.Entry] = []
-        for entry, exc in each_in_parallel(post, to_send, beat=lambda: None):
+        workers = kot.limiter.max_concurrency
+        for entry, exc in each_in_parallel(post, to_send, beat=lambda: None, workers=workers):
             if exc is None:
                 posted.append(entry.key)
                 self.notes.posted[entry.working_date] += 1
@@ -564,7 +566,7 @@ class _PollWork:
                 for p in held
                 if p.employee_key == key and p.date == row.working_date and p.code == 1
             ]
-            if any(ledger.same_minute(p.time, row.punch_time) for p in same_kind):
+            if any(same_minute(p.time, row.punch_time) for p in same_kind):
                 found.append((row.employee_code, row.working_date, row.punch))
             elif same_kind:
                 # KOT holds another clock-in (punched by other means): ours is not sent.
