@@ -314,3 +314,55 @@ def test_real_time_needs_a_scheduled_attendance_sync_in_clock_in_out_mode(rt):
     assert "realtime_clock_in" in raised.value.error_dict
     setting.attendance_mode = "clock_in"
     setting.full_clean()  # clock-in only: the polls do everything
+
+
+def test_the_pages_show_real_time_as_a_schedule_status_with_the_last_poll(rt, client):
+    from django.conf import settings
+    from django.urls import reverse
+
+    from integrations.models import TermsConsent
+    from tests.test_tenant_settings_form import form_data
+
+    TermsConsent.objects.create(user=rt.acme_user, tenant=rt.acme, version=settings.TERMS_VERSION)
+    client.force_login(rt.acme_user)
+    url = reverse("portal:connect_settings", args=[rt.setting.pk])
+    page = client.get(url).content.decode()
+    assert "出勤は数分以内に、退勤は翌日の勤怠連携で打刻されます" in page
+    # Refused without a scheduled attendance sync in clock_in_out mode, nothing saved.
+    rt.setting.realtime_clock_in = False
+    rt.setting.save()
+    rt.client = client
+    rt.url = url
+    page = client.post(
+        url,
+        form_data(
+            rt, realtime_clock_in="on", realtime_interval_minutes="3", attendance_trigger="manual"
+        ),
+    ).content.decode()
+    assert "勤怠連携をスケジュール実行にしてください" in page
+    assert ConnectSetting.objects.get(pk=rt.setting.pk).realtime_clock_in is False
+    response = client.post(
+        url, form_data(rt, realtime_clock_in="on", realtime_interval_minutes="3")
+    )
+    assert response.status_code == 302
+    saved = ConnectSetting.objects.get(pk=rt.setting.pk)
+    assert (saved.realtime_clock_in, saved.realtime_interval_minutes) == (True, 3)
+
+    listing = client.get(reverse("portal:connect_list")).content.decode()
+    assert "出勤: リアルタイム(3分毎)" in listing
+    assert "最終確認: まだありません" in listing
+    RealtimeState.objects.create(
+        setting=saved, last_polled_at=at(10, 5, 30, day=date(2026, 11, 25))
+    )
+    listing = client.get(reverse("portal:connect_list")).content.decode()
+    assert "最終確認: 2026年11月25日 10:05" in listing or "最終確認: 2026-11-25 10:05" in listing
+
+
+def test_support_sees_real_time_in_the_admin(rt, admin_client):
+    RealtimeState.objects.create(setting=rt.setting, last_polled_at=at(10, 5, 30))
+    page = admin_client.get(f"/admin/integrations/tenant/{rt.acme.pk}/change/").content.decode()
+    assert "リアルタイム出勤連携" in page
+    assert "2026-11-24 10:05:30" in page
+    listing = admin_client.get("/admin/integrations/tenant/").content.decode()
+    assert "出勤: リアルタイム(5分毎)" in listing
+    assert admin_client.get("/admin/integrations/punchledger/").status_code == 200

@@ -89,6 +89,17 @@ def rules(setting: ConnectSetting):
     return rules_for(setting)
 
 
+def realtime_polled_at(setting: ConnectSetting | None) -> datetime | None:
+    """When the tenant's last real-time poll ran (the pages and the admin show it)."""
+    if setting is None or not setting.realtime_clock_in:
+        return None
+    return (
+        RealtimeState.objects.filter(setting=setting)
+        .values_list("last_polled_at", flat=True)
+        .first()
+    )
+
+
 # --- asking for polls ------------------------------------------------------------------------
 
 
