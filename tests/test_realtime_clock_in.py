@@ -366,3 +366,22 @@ def test_support_sees_real_time_in_the_admin(rt, admin_client):
     listing = admin_client.get("/admin/integrations/tenant/").content.decode()
     assert "出勤: リアルタイム(5分毎)" in listing
     assert admin_client.get("/admin/integrations/punchledger/").status_code == 200
+
+
+def test_the_log_shows_one_realtime_row_per_day_not_one_per_poll(rt, client):
+    from django.conf import settings
+    from django.urls import reverse
+
+    from integrations.models import TermsConsent
+
+    poll_at(rt, at(8, 0))
+    for minute in (40, 45, 50):
+        recognise(rt, "0042" if minute == 40 else "0043", at(8, minute))
+        poll_at(rt, at(8, minute + 1))
+    assert SyncRun.objects.filter(tenant=rt.acme).count() == 1
+    TermsConsent.objects.create(user=rt.acme_user, tenant=rt.acme, version=settings.TERMS_VERSION)
+    client.force_login(rt.acme_user)
+    page = client.get(reverse("portal:connect_list")).content.decode()
+    assert "(リアルタイム)" in page
+    assert "受付中" in page
+    assert "登録 2" in page
