@@ -39,12 +39,12 @@ END = datetime(2026, 11, 24, 9, 10, tzinfo=env.JST)
 INTERVAL = 5
 
 
-def arrivals(employees: int) -> list[tuple[str, datetime]]:
+def arrivals(codes: list[str]) -> list[tuple[str, datetime]]:
     """Each employee's recognitions: the first between 08:00 and 09:00 (spread evenly, with a
     per-employee second offset), a second one 3 minutes later; sorted by time (ids follow)."""
     records = []
-    for index in range(employees):
-        code = f"{index + 1:04d}"
+    employees = len(codes)
+    for index, code in enumerate(codes):
         first = datetime(2026, 11, 24, 8, 0, tzinfo=env.JST) + timedelta(
             seconds=int(3600 * (index + 0.5) / employees)
         )
@@ -126,7 +126,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine.describe(database.server_version()),
     }
     with SandboxProcess(employees=args.employees, latency=args.latency_ms / 1000) as sandbox:
-        sandbox.set_records(day=DAY, records=arrivals(args.employees))
+        sandbox.set_records(day=DAY, records=arrivals(sandbox.employee_codes()))
+        from django.conf import settings
+
+        settings.KOT_API_BASE_URL = sandbox.kot_url
         setting_ids = build(args.tenants, sandbox)
         print(f"{len(setting_ids):,} tenants, {args.employees} employees each", flush=True)
 
@@ -185,6 +188,11 @@ def main(argv: list[str] | None = None) -> int:
             quiet_counts = sandbox.request_counts()
 
     polls = sum(1 for r in reports if r.status == "done")
+    statuses: dict[str, int] = defaultdict(int)
+    for r in reports:
+        statuses[r.status] += 1
+    results["poll_statuses"] = dict(statuses)
+    results["failed_details"] = sorted({r.detail for r in reports if r.status == "failed"})[:5]
     gaps = [
         (b - a).total_seconds() / 60
         for times in polls_at.values()

@@ -85,6 +85,9 @@ class SandboxProcess:
     def cpu_seconds(self) -> float:
         return self._call("cpu")
 
+    def employee_codes(self) -> list[str]:
+        return self._call("codes")
+
     def set_records(self, *, day: date, records: list[tuple[str, datetime]]) -> int:
         """Replace the day's recognitions with these (job number, aware time) pairs."""
         return self._call("set_records", day=day, records=records)
@@ -138,6 +141,7 @@ def _serve(conn, options: dict[str, Any]) -> None:
         "punch_stats": lambda day: punch_stats(sandbox, day),
         "cpu": time.process_time,
         "set_records": lambda day, records: set_records(sandbox, day, records),
+        "codes": lambda: [e["code"] for e in sandbox.kot.employees],
     }
     try:
         while True:
