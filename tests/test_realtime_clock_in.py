@@ -369,13 +369,16 @@ def test_the_dispatcher_queues_one_poll_per_tenant_per_interval(
         django_capture_on_commit_callbacks(execute=True),
     ):
         patch.setattr(queue, "enqueue", lambda jobs, **kw: sent.extend(jobs) or len(jobs))
-        with time_machine.travel(at(8, 0), tick=False):
-            assert realtime.tick(now=at(8, 0)).queued == 1
-            assert realtime.tick(now=at(8, 1)).queued == 0  # coalesced: one queued
+        # A tenant's first poll falls within its first interval (spread by its id).
+        queued = {minute: realtime.tick(now=at(8, minute)).queued for minute in range(5)}
+        assert sum(queued.values()) == 1
+        first = next(minute for minute, n in queued.items() if n)
+        assert realtime.tick(now=at(8, first, 30)).queued == 0  # coalesced: one queued
+        with time_machine.travel(at(8, first, 40), tick=False):
             assert realtime.wake(rt.setting.pk) is False
-        poll_at(rt, at(8, 2))
-        assert realtime.tick(now=at(8, 4)).queued == 0
-        assert realtime.tick(now=at(8, 7)).queued == 1  # the interval is over
+        poll_at(rt, at(8, first + 1))
+        assert realtime.tick(now=at(8, first + 4)).queued == 0
+        assert realtime.tick(now=at(8, first + 6)).queued == 1  # the interval is over
     assert [job.func for job in sent] == [queue.REALTIME_POLL] * 2
     assert all(job.args == (rt.setting.pk,) for job in sent)
 
@@ -461,3 +464,21 @@ def test_the_log_shows_one_realtime_row_per_day_not_one_per_poll(rt, client):
     assert "(リアルタイム)" in page
     assert "受付中" in page
     assert "登録 2" in page
+
+
+def test_the_punch_ledger_is_pruned_with_the_history(rt):
+    from integrations.services.history import prune_history
+
+    for day in (date(2025, 1, 1), DAY):
+        PunchLedger.objects.create(
+            tenant=rt.acme,
+            employee_code="0042",
+            working_date=day,
+            punch="clock_in",
+            state="posted",
+            punch_time=at(8, 0, day=day),
+            owner="poll:0:0",
+            sent_at=at(8, 0, day=day),
+        )
+    prune_history(days=400, now=at(12, 0))
+    assert list(PunchLedger.objects.values_list("working_date", flat=True)) == [DAY]
