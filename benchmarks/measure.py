@@ -24,15 +24,17 @@ class QueryCounter:
         return len(self.statements)
 
     def heartbeats(self) -> int:
-        """UPDATEs that only refresh a running run's lease (Heartbeat in services/runs.py)."""
+        """UPDATEs that only refresh a running run's lease (Lease in services/runs.py): their SET
+        clause names heartbeat_at alone (the WHERE clause holds the lease token, attempt)."""
         return sum(
             1
             for s in self.statements
             if s.startswith("UPDATE")
-            and '"heartbeat_at"' in s
-            and '"finished_at"' not in s
-            and '"attempt"' not in s
-            and '"not_before"' not in s
+            and '"heartbeat_at"' in s.split(" WHERE ")[0]
+            and all(
+                f'"{name}"' not in s.split(" WHERE ")[0]
+                for name in ("finished_at", "attempt", "not_before", "status")
+            )
         )
 
 

@@ -24,6 +24,7 @@ import contextlib
 import heapq
 import itertools
 import json
+import os
 import socket
 import threading
 import time
@@ -125,6 +126,15 @@ class _Watchdog:
 _WATCHDOG = _Watchdog()
 
 
+def _reset_watchdog_in_child() -> None:
+    """A forked worker starts with its own watchdog (the parent's thread and lock stay behind)."""
+    global _WATCHDOG
+    _WATCHDOG = _Watchdog()
+
+
+os.register_at_fork(after_in_child=_reset_watchdog_in_child)
+
+
 class _Call:
     """One call in flight: its deadline, its sockets and its pinned addresses."""
 
@@ -132,6 +142,7 @@ class _Call:
         self.deadline_at = deadline_at
         self.pins = pins
         self.expired = False
+        self.done = False
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
@@ -144,8 +155,16 @@ class _Call:
         if expired:
             _shutdown(sock)
 
+    def finish(self) -> bool:
+        """The call is over (its connection may go back to the pool); whether it had expired."""
+        with self._lock:
+            self.done = True
+            return self.expired
+
     def expire(self) -> None:
         with self._lock:
+            if self.done:
+                return  # too late: the connection may already serve another call
             self.expired = True
             sockets = list(self._sockets)
         for sock in sockets:
@@ -283,7 +302,7 @@ class BoundedAdapter(HTTPAdapter):
                 raise
             try:
                 response._content = self._read_body(response, call)
-                if call.expired:
+                if call.finish():
                     # A cut connection can look like a complete answer (headers ended by EOF,
                     # a body read until close): nothing read after the deadline is trusted.
                     raise DeadlineExceeded(

@@ -49,17 +49,24 @@ class TenantFilter(admin.SimpleListFilter):
     parameter_name = "tenant"
     tenant_field = "tenant_id"
 
-    def lookups(self, request, model_admin):
+    def tenant_id(self) -> int | None:
+        """The chosen id; None for anything but ASCII digits within a bigint ("²", "9"*30)."""
         value = self.value()
-        if not value or not value.isdigit():
+        if not value or not (value.isascii() and value.isdigit()) or len(value) > 18:
+            return None
+        return int(value)
+
+    def lookups(self, request, model_admin):
+        pk = self.tenant_id()
+        if pk is None:
             return []
-        return [(str(t.pk), t.name) for t in Tenant.objects.filter(pk=value).only("pk", "name")]
+        return [(str(t.pk), t.name) for t in Tenant.objects.filter(pk=pk).only("pk", "name")]
 
     def queryset(self, request, queryset):
-        value = self.value()
-        if not value or not value.isdigit():
+        pk = self.tenant_id()
+        if pk is None:
             return queryset
-        return queryset.filter(**{self.tenant_field: value})
+        return queryset.filter(**{self.tenant_field: pk})
 
 
 class ErrorTenantFilter(TenantFilter):

@@ -301,6 +301,12 @@ class ConnectSetting(models.Model):
     def __str__(self) -> str:
         return f"{self.tenant} / {self.get_connector_display()}"
 
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # Saved: the next change is judged against what is stored now.
+        self._stored = {"senselink_url": self.senselink_url, "app_secret": self.app_secret}
+        self.entered_secrets = set()
+
     @classmethod
     def from_db(cls, db, field_names, values):
         instance = super().from_db(db, field_names, values)

@@ -203,3 +203,60 @@ def test_a_slow_read_past_the_lease_with_a_failing_rerun_sends_one_mail(live, se
     assert len(counts) == 16 and set(counts.values()) == {1}
     (message,) = mail.outbox
     assert f"#{request.run.pk} PARTIAL" in message.subject
+
+
+# --- a stopping worker hands its run back (in-process; a real qcluster: test_sigterm_handback) --
+
+
+@pytest.fixture
+def stop_flag():
+    from integrations import queue
+
+    yield queue.request_stop
+    queue._STOPPING.clear()
+
+
+@pytest.mark.django_db
+def test_a_stopping_worker_hands_its_run_back_before_its_next_post(
+    world, settings, monkeypatch, stop_flag, django_capture_on_commit_callbacks
+):
+    from connectors.kot import KotClient
+
+    orm_broker_only()
+    settings.SYNC_CONCURRENCY = 1
+    eight_staff(world.sandbox, world.acme, DAY)
+    real_post = KotClient.register_punch
+    posted = Counter()
+
+    def post_then_sigterm(self, **kwargs):  # SIGTERM arrives while the third POST is out
+        posted["n"] += 1
+        if posted["n"] == 3:
+            stop_flag()
+        return real_post(self, **kwargs)
+
+    monkeypatch.setattr(KotClient, "register_punch", post_then_sigterm)
+    request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert execute_run(run_id=request.run.pk) is None
+    run = SyncRun.objects.get(pk=request.run.pk)
+    assert (run.status, run.attempt, run.resumes) == ("queued", 1, 1)
+    assert "自動で再開" in run.message and run.heartbeat_at is None and run.enqueued_at is None
+    assert not run.errors.exists() and queued(func=SEND_RUN_MAIL) == []
+    assert len(world.sandbox.kot.punches) == 3  # the POST in flight landed; no further one left
+
+    # While stopping, a worker takes no new run either.
+    other = request_run(tenant=world.acme, kind="employee", enqueue=False).run
+    assert execute_run(run_id=other.pk) is None
+    assert SyncRun.objects.get(pk=other.pk).status == "queued"
+
+    from integrations import queue
+
+    queue._STOPPING.clear()  # a restarted cluster
+    monkeypatch.setattr(KotClient, "register_punch", real_post)
+    result = execute_run(run_id=run.pk)
+    assert (result.status, result.attempt) == ("success", 2)
+    assert (result.created_count, result.skipped_count) == (13, 3)
+    counts = punch_counts(world.sandbox)
+    assert len(counts) == 16 and set(counts.values()) == {1}
+    work(WORKERS, SEND_RUN_MAIL)
+    assert mail.outbox == []

@@ -113,3 +113,19 @@ def test_preview_page_shows_the_reason(tenant_page, mode, kind, service):
     assert name + MODES[mode] in page
     assert "内部エラー" not in page
     assert not SyncRun.objects.exists()
+
+
+@pytest.mark.parametrize("mode", ["slow_body", "slow_headers"])
+def test_a_dripping_senselink_gets_the_connection_test_page_within_its_deadline(
+    tenant_page, settings, mode
+):
+    settings.UPSTREAM_CALL_DEADLINE_SECONDS = 1.0  # the connection test takes min(this, 6 s)
+    tenant_page.sandbox.faults.add("senselink", mode, times=None, delay=0.05)
+    url = reverse("portal:connect_settings", args=[tenant_page.setting.pk])
+    with measure() as cost:
+        response = tenant_page.client.post(url, settings_form(tenant_page))
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "SenseLink:</strong> NG" in page
+    assert "1秒以内に完了しなかったため、中断しました(タイムアウト)。" in page
+    assert cost.seconds < 2 * 1.0 + 2  # two tries, each cut at the deadline

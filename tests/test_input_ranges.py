@@ -128,3 +128,23 @@ def test_run_sync_with_a_bad_date_exits_one_without_a_traceback():
     assert "Traceback" not in result.stderr
     assert "--date 9999-12-31" in result.stderr
     assert "までの間で指定してください" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"target_date__gte": "9999-12-31"},
+        {"target_date__gte": "10000-01-01"},
+        {"target_date__lt": "0000-00-00"},
+        {"created_at__gte": "9999-12-31"},
+        {"tenant": "99999999999999999999999"},
+        {"tenant": "²"},
+        {"p": "²"},
+        {"o": "²"},
+        {"kind": "\x00"},
+    ],
+)
+def test_admin_lists_answer_crafted_filters_without_a_500(admin_client, world, params):
+    for name in ["syncrun", "syncerror"]:
+        answer = admin_client.get(reverse(f"admin:integrations_{name}_changelist"), params)
+        assert answer.status_code in (200, 302), (name, answer.status_code)

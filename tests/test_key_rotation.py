@@ -55,3 +55,18 @@ def test_check_only_reports(settings, capsys):
     Tenant.objects.create(name="確", slug="check", kot_access_token="tok")
     call_command("reencrypt_secrets", "--check")
     assert "All 1 stored secrets decrypt." in capsys.readouterr().out
+
+
+def test_rotation_refreshes_the_token_digests(settings):
+    from integrations.fields import secret_digest
+
+    settings.FIELD_ENCRYPTION_KEY = [OLD]
+    tenant = Tenant.objects.create(name="回転", slug="rotate", kot_access_token="tok-123456")
+    old_digest = Tenant.objects.get(pk=tenant.pk).kot_token_digest
+    settings.FIELD_ENCRYPTION_KEY = [NEW, OLD]
+    call_command("reencrypt_secrets")
+    new_digest = Tenant.objects.get(pk=tenant.pk).kot_token_digest
+    assert new_digest == secret_digest("tok-123456") != old_digest
+    # The one-token rule still finds the holder under the new key.
+    other = Tenant(name="別", slug="other", kot_access_token="tok-123456")
+    assert other.kot_token_problem("tok-123456")

@@ -62,6 +62,7 @@ def test_attendance_with_overlong_codes_ends_partial_and_counts_what_landed(worl
     # The unknown, overlong job number is a per-employee error, saved cut with the marker.
     unknown = run.errors.get(code="unknown_employee", employee_code__startswith="Z")
     assert unknown.employee_code == long_unknown[:63] + "…"
+    assert len(unknown.message) < 200  # the message people read names a cut number
     assert run.failed_count >= 1
 
 
@@ -83,5 +84,14 @@ def test_employee_sync_with_overlong_codes_ends_partial_with_errors_saved(world,
     for error in long_ones:
         assert len(error.employee_code) == 64
         assert any(code.startswith(error.employee_code[:-1]) for code in codes)
+        assert len(error.message) < 250 and f"{length}文字" in error.message
     # Nobody was created with a job number SenseLink cannot hold.
     assert not any(len(p.get("job_number") or "") > 45 for p in sandbox.senselink.persons.values())
+
+
+def test_the_sandbox_starts_in_overlong_mode(make_sandbox):
+    sandbox = make_sandbox(employees=5, overlong=65)
+    codes = [e["code"] for e in sandbox.kot.employees]
+    assert sum(len(code) == 65 for code in codes) == 2
+    assert sandbox.senselink.extra_job_numbers == (sandbox.senselink.extra_job_numbers[0],)
+    assert len(sandbox.senselink.extra_job_numbers[0]) == 65

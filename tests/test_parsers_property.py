@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from connectors.errors import ConnectorError
 from connectors.kot import KotClient, KotEmployee, KotPunch
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson, SlRecord
+from connectors.throttle import AdaptiveLimiter
 
 JST = ZoneInfo("Asia/Tokyo")
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
@@ -190,7 +191,16 @@ def respond(mock, method, url, body, status=200, retry_after_value=None):
 
 
 def kot_client() -> KotClient:
-    return KotClient(base_url=KOT_URL, token="prop-token", clock=lambda: NOON, max_retries=0)
+    # One answer per call: no retry, no throttled resend, and no pace learned by an earlier
+    # example (a limiter of its own).
+    return KotClient(
+        base_url=KOT_URL,
+        token="prop-token",
+        clock=lambda: NOON,
+        max_retries=0,
+        throttle_retries=0,
+        limiter=AdaptiveLimiter(),
+    )
 
 
 def sl_client() -> SenseLinkClient:

@@ -250,3 +250,14 @@ def test_the_data_migration_fills_digests_of_existing_rows(world):
     assert Tenant.objects.get(pk=world.acme.pk).kot_token_digest == secret_digest(
         world.sandbox.kot_token
     )
+
+
+def test_a_saved_change_is_the_new_baseline(acme):
+    setting = ConnectSetting.objects.get(pk=acme.setting.pk)
+    setting.senselink_url = ELSEWHERE
+    setting.enter_app_secret("secret-for-elsewhere")
+    setting.full_clean()
+    setting.save()
+    setting.senselink_url = "https://another.example.net/"
+    with pytest.raises(ValidationError):
+        setting.full_clean()  # the secret typed for the last change does not carry over

@@ -1,7 +1,7 @@
 """No human after a restart (issue 14, item 5): SIGTERM to a real `manage.py qcluster` mid-run
 makes its worker stop before its next write and hand the run back (queued again, lease
-cleared, no mail) within SHUTDOWN_GRACE_SECONDS; a restarted cluster finishes the same run,
-each punch in KOT once.
+cleared, no mail) within SHUTDOWN_GRACE_SECONDS; the dispatcher's next tick hands it out again
+and a restarted cluster finishes the same run, each punch in KOT once.
 
 Needs DATABASE_URL=postgres://... and REDIS_TEST_URL (two processes share the database).
 """
@@ -18,6 +18,7 @@ from django.db import connection
 from django.utils import timezone
 
 from integrations.models import SyncRun
+from integrations.services.dispatch import dispatch
 from integrations.services.runs import HANDBACK_MESSAGE, request_run
 from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, stop, wait_for
@@ -96,6 +97,7 @@ def test_sigterm_hands_the_run_back_and_a_restarted_cluster_finishes_it(live, re
         assert 3 <= handed_at < 16
 
         second = start_manage("qcluster", env=env, log=tmp_path / "second.log")
+        dispatch()  # the dispatcher's next tick hands the run out again
         wait_for(
             lambda: SyncRun.objects.get(pk=run.pk).status in SyncRun.FINISHED_STATUSES,
             timeout=120,

@@ -458,6 +458,7 @@ def test_the_settings_reach_every_client(settings):
     settings.UPSTREAM_CALL_DEADLINE_SECONDS = 12.5
     settings.UPSTREAM_MAX_BODY_BYTES = 2 * MIB
     assert transport_limits() == {"deadline": 12.5, "max_body_bytes": 2 * MIB}
+    assert transport_limits(interactive=True)["deadline"] == 6.0  # the connection test
 
     class Tenant:
         kot_access_token = "token"
@@ -465,3 +466,48 @@ def test_the_settings_reach_every_client(settings):
     client = kot_client(Tenant())
     assert (client.deadline, client.adapter.deadline) == (12.5, 12.5)
     assert client.adapter.max_body_bytes == 2 * MIB
+
+
+# ------------------------------------------------------------------ manage.py sandbox --fault
+
+
+def test_the_sandbox_command_arms_hostile_faults(sandbox):
+    from django.core.management.base import CommandError
+
+    from integrations.management.commands.sandbox import arm_fault
+
+    said = arm_fault(sandbox, "senselink:gzip_bomb@/api/v3/server", delay=0.1)
+    assert said == "gzip_bomb on senselink, paths matching '/api/v3/server'"
+    assert arm_fault(sandbox, "slow_body", delay=0.2) == "slow_body on both services"
+    armed = [(f.service, f.kind, f.path, f.times, f.delay) for f in sandbox.faults.active()]
+    assert armed == [
+        ("senselink", "gzip_bomb", "/api/v3/server", None, 0.1),
+        ("kot", "slow_body", None, None, 0.2),
+        ("senselink", "slow_body", None, None, 0.2),
+    ]
+    with pytest.raises(CommandError):
+        arm_fault(sandbox, "lava", delay=1)
+    with pytest.raises(CommandError):
+        arm_fault(sandbox, "mail:gzip_bomb", delay=1)
+    sandbox.faults.clear()
+    sandbox.faults.add("senselink", "gzip_bomb", path="/api/v3/server", times=None)
+    with pytest.raises(ResponseFormatError):
+        senselink(sandbox).server_version()
+
+
+def test_a_forked_child_gets_its_own_watchdog(sandbox):
+    import os
+
+    before = transport._WATCHDOG
+    pid = os.fork()
+    if pid == 0:  # the child: a call with a deadline works, on a new watchdog
+        try:
+            ok = (
+                transport._WATCHDOG is not before
+                and senselink(sandbox, deadline=5).server_version()
+            )
+            os._exit(0 if ok else 1)
+        except BaseException:
+            os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

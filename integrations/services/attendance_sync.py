@@ -23,6 +23,7 @@ from connectors.errors import ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotPunch
 from connectors.senselink import SenseLinkClient
 
+from ..fields import fit
 from ..models import ConnectSetting, PunchLedger, SyncError, SyncRun
 from . import ledger
 from .employee_sync import SyncAborted
@@ -167,7 +168,7 @@ def plan_attendance(
                     employee_code=number,
                     punch=candidates[0][0],
                     code="unknown_employee",
-                    message=f"従業員番号:{number} のKING OF TIME従業員が見つかりません。"
+                    message=f"従業員番号:{fit(number, 64)} のKING OF TIME従業員が見つかりません。"
                     "SenseLinkの従業員番号とKING OF TIMEの従業員コードをご確認ください。",
                 )
             )

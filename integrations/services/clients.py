@@ -39,12 +39,17 @@ def senselink_client(setting: ConnectSetting) -> SenseLinkClient:
     )
 
 
-def transport_limits() -> dict[str, float | int]:
+# A call made while a person waits for the page (connection test) gets at most this long, so
+# its two tries on both APIs stay inside the web server's 30 s request timeout (PRODUCTION.md).
+INTERACTIVE_DEADLINE_SECONDS = 6.0
+
+
+def transport_limits(*, interactive: bool = False) -> dict[str, float | int]:
     """The overall deadline and body cap of every call (connectors.transport)."""
-    return {
-        "deadline": settings.UPSTREAM_CALL_DEADLINE_SECONDS,
-        "max_body_bytes": settings.UPSTREAM_MAX_BODY_BYTES,
-    }
+    deadline = settings.UPSTREAM_CALL_DEADLINE_SECONDS
+    if interactive:
+        deadline = min(deadline, INTERACTIVE_DEADLINE_SECONDS)
+    return {"deadline": deadline, "max_body_bytes": settings.UPSTREAM_MAX_BODY_BYTES}
 
 
 def _timeout() -> tuple[float, float]:

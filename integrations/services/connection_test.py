@@ -38,7 +38,10 @@ def check_kot(*, token: str) -> CheckResult:
     if not token:
         return CheckResult(name, False, "アクセストークンが未登録です。")
     client = KotClient(
-        base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1, **transport_limits()
+        base_url=settings.KOT_API_BASE_URL,
+        token=token,
+        max_retries=1,
+        **transport_limits(interactive=True),
     )
     try:
         available = client.check_token()
@@ -90,7 +93,7 @@ def check_senselink(
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
-        **transport_limits(),
+        **transport_limits(interactive=True),
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -262,7 +265,7 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
-        **transport_limits(),
+        **transport_limits(interactive=True),
     )
     try:
         groups = client.list_groups()

@@ -35,6 +35,7 @@ from connectors.senselink import (
     UpdateUnsupported,
 )
 
+from ..fields import fit
 from ..models import ConnectSetting, SyncRun
 from ..validators import parse_person_group_ids
 from .parallel import each_in_parallel
@@ -280,7 +281,7 @@ def _cannot_create(employee: KotEmployee) -> Problem | None:
         return Problem(
             employee_code=code,
             code="job_number_too_long",
-            message=f"従業員コード:{code} は{len(code)}文字で、SenseLinkの従業員番号に登録できる"
+            message=f"従業員コード:{fit(code, 64)} は{len(code)}文字で、SenseLinkの従業員番号に登録できる"
             f"{JOB_NUMBER_MAX_LENGTH}文字を超えるため登録できません。KING OF TIMEの従業員コードを"
             "ご確認ください。",
         )
@@ -442,6 +443,7 @@ def _apply_updates(
     by a replacing API. The updates left, all proven safe, go out in parallel.
     """
     if not plan.photo_visible:
+        guard()  # a setting change is a write too: only while the run is ours
         _switch_updates_off(setting)
         outcome.not_updated += len(plan.updates)
         outcome.add_error(
@@ -529,6 +531,7 @@ def _canary(
         k for k in witnesses if _norm(k, update.person.raw.get(k)) != _norm(k, after.raw.get(k))
     )
     if changed:
+        guard()
         _switch_updates_off(setting)
         labels = "、".join(dict.fromkeys(WITNESS_LABELS.get(_squash(k), k) for k in changed))
         who = f"従業員コード:{code}({update.person.name or update.data.name})"

@@ -45,7 +45,12 @@ def execute_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
     """Run one queued run in this process. None when it was not ours to run (claimed elsewhere,
     not due, or another run of its tenant and kind is running)."""
     if stopping():
-        return None  # the cluster is stopping: take no new run (the dispatcher hands it out)
+        # The cluster is stopping: take no new run. Its task is spent, so the dispatcher's next
+        # tick hands the run out again (not after REENQUEUE_AFTER, as for a lost task).
+        SyncRun.objects.filter(
+            pk=run_id, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING]
+        ).update(enqueued_at=None)
+        return None
     run = claim_run(run_id=run_id, now=now)
     if run is None:
         return None

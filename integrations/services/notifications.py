@@ -2,7 +2,8 @@
 
 One message per run, to whoever the tenant's switches allow. It names the tenant, the kind and
 the result, lists what failed, and links to the log. The mail leaves as a task of its own on
-the workers' cluster (``notify_run_problem`` only enqueues it, after the run's end commits), so
+the workers' cluster, queued by ``runs.end_run`` — the one way a run ends — only when its
+fenced UPDATE matched, after the end commits (``notify_run_problem`` does the same by hand), so
 a slow or dead mail server (``EMAIL_TIMEOUT``) never holds a sync or the dispatcher; a mail that
 cannot be sent is logged and its task shows as failed in the admin.
 """

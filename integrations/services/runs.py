@@ -415,9 +415,10 @@ RESUME_MESSAGE = "処理中のワーカーが停止したため、自動で再�
 
 
 def hand_back_run(*, run: SyncRun, message: str = HANDBACK_MESSAGE) -> bool:
-    """A stopping worker gives its run back: queued again at once, lease cleared, no mail.
+    """A stopping worker gives its run back: queued again, lease cleared, no mail.
 
-    Conditional on the worker's token; counts as one automatic resumption.
+    Conditional on the worker's token; counts as one automatic resumption. ``enqueued_at`` is
+    cleared, so the dispatcher's next tick hands it out again.
     """
     handed = SyncRun.objects.filter(
         pk=run.pk, status=SyncRun.Status.RUNNING, attempt=run.attempt
@@ -430,9 +431,9 @@ def hand_back_run(*, run: SyncRun, message: str = HANDBACK_MESSAGE) -> bool:
         message=message,
     )
     if handed:
+        # Not enqueued from here: the stopping cluster's pusher could take the task and drop it.
+        # The dispatcher's next tick (within a minute) hands it to a running cluster.
         log.warning("run %s handed back (attempt %s): the worker is stopping", run.pk, run.attempt)
-        # Straight back to the queue, for another cluster (or this one once restarted).
-        transaction.on_commit(lambda: enqueue_run(run_id=run.pk), robust=True)
     return handed == 1
 
 
