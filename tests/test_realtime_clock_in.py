@@ -482,3 +482,25 @@ def test_the_punch_ledger_is_pruned_with_the_history(rt):
         )
     prune_history(days=400, now=at(12, 0))
     assert list(PunchLedger.objects.values_list("working_date", flat=True)) == [DAY]
+
+
+def test_a_wake_during_a_poll_polls_again_when_it_ends(
+    rt, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A push arriving while the tenant's poll runs is not lost: that poll queues the next."""
+    from integrations import queue
+
+    sent: list = []
+    monkeypatch.setattr(queue, "enqueue", lambda jobs, **kw: sent.extend(jobs) or len(jobs))
+    poll_at(rt, at(8, 0))
+    real_run = realtime._PollWork.run
+
+    def run_and_wake(self):
+        assert realtime.wake(rt.setting.pk, reason="push") is False  # a poll is running
+        return real_run(self)
+
+    monkeypatch.setattr(realtime._PollWork, "run", run_and_wake)
+    with django_capture_on_commit_callbacks(execute=True):
+        poll_at(rt, at(8, 10))
+    assert [job.args for job in sent] == [(rt.setting.pk,)]
+    assert RealtimeState.objects.get(setting=rt.setting).queued_reason == "again"
