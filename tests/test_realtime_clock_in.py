@@ -504,3 +504,18 @@ def test_a_wake_during_a_poll_polls_again_when_it_ends(
         poll_at(rt, at(8, 10))
     assert [job.args for job in sent] == [(rt.setting.pk,)]
     assert RealtimeState.objects.get(setting=rt.setting).queued_reason == "again"
+
+
+def test_a_number_kot_learns_during_the_window_is_posted_after_it_at_its_time(rt):
+    poll_at(rt, at(8, 0))
+    rt.sandbox.kot.add_employee(code="0044", last_name="鈴木", first_name="一郎")
+    recognise(rt, "0044", at(8, 45))
+    rt.sandbox.reset_counts()
+    poll_at(rt, at(8, 47))  # not in the cached keys, and KOT can't be read now: it waits
+    assert kot_reads(rt) == 0
+    assert not SyncError.objects.filter(code="unknown_employee").exists()
+    assert RealtimeState.objects.get(setting=rt.setting).pending
+    poll_at(rt, at(10, 0))  # the keys are read again, the clock-in posted at its time
+    assert punches(rt.sandbox, "0044") == [("1", "2026-11-24T08:45:00+09:00")]
+    assert RealtimeState.objects.get(setting=rt.setting).pending == []
+    assert not SyncError.objects.filter(code="unknown_employee").exists()

@@ -10,6 +10,7 @@ from django.utils import timezone
 from connectors.errors import ConnectorError
 
 from ..models import SyncRun, Tenant
+from . import ledger
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import (
@@ -110,8 +111,13 @@ def _employee(preview, kot, senselink, setting, limit):
 
 def _attendance(preview, kot, senselink, setting, target_date, limit):
     target_date = target_date or timezone.localdate()
+    # The punch ledger (read only): a clock-in a real-time poll sent is what the run compares.
     plan = plan_attendance(
-        kot=kot, senselink=senselink, target_date=target_date, mode=setting.attendance_mode
+        kot=kot,
+        senselink=senselink,
+        target_date=target_date,
+        mode=setting.attendance_mode,
+        ledger_rows=ledger.rows_of_day(tenant_id=setting.tenant_id, working_date=target_date),
     )
     preview.counts = {"punch": len(plan.to_post), "skip": plan.already, "error": len(plan.problems)}
     lines = [
