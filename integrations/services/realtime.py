@@ -402,12 +402,19 @@ class _PollWork:
         end = start + timedelta(days=1)
         horizon = self.now + FUTURE_SKEW
         records: list[SlRecord] = []
+        stop: tuple[int, int] | None = None
         for item_page, record in feed.items:
             if record.sign_time > horizon:
-                break  # not yet: the cursor stops before it
+                # Not yet: the cursor stays before it (the records after it are read again,
+                # harmlessly: the ledger decides).
+                if stop is None:
+                    stop = (item_page, last_id)
+                continue
             page, last_id = item_page, record.id
             if start <= record.sign_time < end and record.user_type == 1 and record.job_number:
                 records.append(record)
+        if stop is not None:
+            page, last_id = stop
         else:
             page = max(page, feed.last_page)
         return records, (page, last_id)
