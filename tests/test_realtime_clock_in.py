@@ -519,3 +519,22 @@ def test_a_number_kot_learns_during_the_window_is_posted_after_it_at_its_time(rt
     assert punches(rt.sandbox, "0044") == [("1", "2026-11-24T08:45:00+09:00")]
     assert RealtimeState.objects.get(setting=rt.setting).pending == []
     assert not SyncError.objects.filter(code="unknown_employee").exists()
+
+
+def test_a_refused_kot_token_is_said_once_a_day_on_the_realtime_run(rt):
+    poll_at(rt, at(8, 0))
+    rt.sandbox.faults.add("kot", "signature", path="timerecord/", method="POST", times=None)
+    recognise(rt, "0042", at(8, 45))
+    assert poll_at(rt, at(8, 46)).status == "failed"
+    recognise(rt, "0043", at(8, 50))
+    assert poll_at(rt, at(8, 51)).status == "failed"
+    errors = SyncError.objects.filter(run=realtime_run(rt))
+    assert errors.count() == 1
+    assert (
+        errors.get().employee_code == ""
+        and "リアルタイム出勤連携を実行できません" in errors.get().message
+    )
+    rt.sandbox.faults.clear()
+    poll_at(rt, at(10, 5))  # the punches held by the refused polls are settled, then posted
+    assert punches(rt.sandbox, "0042") == [("1", "2026-11-24T08:45:00+09:00")]
+    assert punches(rt.sandbox, "0043") == [("1", "2026-11-24T08:50:00+09:00")]

@@ -295,6 +295,8 @@ def poll(*, setting_id: int, now: datetime | None = None) -> PollReport:
             report.status = "failed"
             report.detail = exc.message
             log.warning("realtime poll of setting %s failed: %s", setting_id, exc.code)
+            if exc.permanent:  # a configuration problem: said once a day on the day's run
+                work.note_failure(exc)
         finally:
             work.close()
     finally:
@@ -630,6 +632,11 @@ class _PollWork:
     def _run_id(self, working_date: date) -> int:
         return realtime_run(tenant=self.tenant, working_date=working_date, now=self.now).pk
 
+    def note_failure(self, exc: ConnectorError) -> None:
+        day = self.rules.working_date("", self.now)
+        self._error_once(day, "", exc.code, f"リアルタイム出勤連携を実行できません: {exc.message}")
+        self._record()
+
     def _error(
         self, day: date, code: str, error_code: str, message: str, *, warning: bool = False
     ) -> None:
@@ -637,7 +644,7 @@ class _PollWork:
             SyncError(
                 employee_code=code,
                 target_date=day,
-                punch=CLOCK_IN,
+                punch=CLOCK_IN if code else "",
                 code=error_code,
                 message=message,
                 severity=SyncError.Severity.WARNING if warning else SyncError.Severity.ERROR,
