@@ -41,6 +41,7 @@ from .kinds import KINDS
 from .models import (
     ConnectSetting,
     KotDivision,
+    PunchLedger,
     SyncError,
     SyncRun,
     Tenant,
@@ -48,6 +49,7 @@ from .models import (
     TermsConsent,
 )
 from .services.connection_test import check_connections
+from .services.realtime import realtime_polled_at
 from .services.reruns import rerun
 from .services.runs import RunRefused, describe, request_run
 from .services.schedules import schedule_summary
@@ -63,6 +65,7 @@ STATUS_COLOURS = {
     SyncRun.Status.PARTIAL: "#e08a00",
     SyncRun.Status.FAILURE: "#c62828",
     SyncRun.Status.RUNNING: "#1565c0",
+    SyncRun.Status.COLLECTING: "#1565c0",
     SyncRun.Status.QUEUED: "#757575",
     SyncRun.Status.WAITING: "#757575",
 }
@@ -187,7 +190,7 @@ class ConnectSettingInline(admin.StackedInline):
     extra = 1
     max_num = 1  # one connector (SenseLink) today
     can_delete = False
-    readonly_fields = ["app_secret_status", "updated_at"]
+    readonly_fields = ["app_secret_status", "realtime_polled", "updated_at"]
     fieldsets = [
         (
             _("SenseLinkの情報"),
@@ -204,6 +207,13 @@ class ConnectSettingInline(admin.StackedInline):
                     "attendance_paused",
                     "day_change_time",
                 ]
+            },
+        ),
+        (
+            _("リアルタイム出勤連携"),
+            {
+                "fields": ["realtime_clock_in", "realtime_interval_minutes", "realtime_polled"],
+                "description": _("出勤は数分以内に、退勤は翌日の勤怠連携で打刻されます"),
             },
         ),
         (
@@ -239,6 +249,13 @@ class ConnectSettingInline(admin.StackedInline):
         ),
         (None, {"fields": ["updated_at"]}),
     ]
+
+    @admin.display(description=_("最終確認日時"))
+    def realtime_polled(self, obj):
+        polled = realtime_polled_at(obj) if obj and obj.pk else None
+        if polled is None:
+            return "-"
+        return f"{timezone.localtime(polled):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description=_("Appシークレット(登録状況)"))
     def app_secret_status(self, obj):
@@ -874,3 +891,34 @@ class TermsConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user", "tenant"]
     list_filter = ["version"]
     search_fields = ["user__username", "tenant__name", "tenant__slug"]
+
+
+@admin.register(PunchLedger)
+class PunchLedgerAdmin(admin.ModelAdmin):
+    """The punch ledger (read-only): what was sent to KOT, and what is still to be confirmed."""
+
+    list_display = [
+        "tenant",
+        "employee_code",
+        "working_date",
+        "punch",
+        "state",
+        "punch_time",
+        "sent_at",
+        "settled_at",
+        "run",
+    ]
+    list_filter = ["state", "punch", TenantFilter]
+    list_select_related = ["tenant", "run"]
+    search_fields = ["employee_code", "tenant__slug"]
+    date_hierarchy = "working_date"
+    list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

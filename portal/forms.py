@@ -68,6 +68,8 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             "attendance_target_day",
             "attendance_paused",
             "day_change_time",
+            "realtime_clock_in",
+            "realtime_interval_minutes",
             "employee_trigger",
             "employee_interval",
             "employee_day",
@@ -89,6 +91,8 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
             "attendance_target_day": _("取得する認証レコード"),
             "attendance_paused": _("スケジュール実行を一時停止する"),
             "day_change_time": _("日付変更時刻"),
+            "realtime_clock_in": _("リアルタイム出勤連携を使う"),
+            "realtime_interval_minutes": _("確認間隔(分)"),
             "employee_trigger": _("連携タイミング"),
             "employee_interval": _("実行間隔"),
             "employee_day": _("実行日"),
@@ -122,6 +126,15 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
         self.fields["app_key"].required = True
         self.fields["attendance_hour"].widget.attrs["aria-describedby"] = "hour-rule"
         self.fields["employee_hour"].widget.attrs["aria-describedby"] = "hour-rule"
+        # Optional: a form without it (an older page still open) keeps the saved interval.
+        self.fields["realtime_interval_minutes"].required = False
+        self.fields["realtime_clock_in"].widget.attrs["aria-describedby"] = "realtime-rule"
+
+    def clean_realtime_interval_minutes(self) -> int:
+        value = self.cleaned_data.get("realtime_interval_minutes")
+        if value is None:
+            return self.instance.realtime_interval_minutes or 5
+        return value
 
     @property
     def has_token(self) -> bool:

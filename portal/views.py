@@ -20,6 +20,7 @@ from integrations.models import ConnectSetting, SyncRun, TermsConsent
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.preview import preview_sync
+from integrations.services.realtime import realtime_polled_at
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
 from integrations.services.workday import schedule_wait_warning
@@ -127,6 +128,7 @@ def connect_list(request: HttpRequest) -> HttpResponse:
     context = {
         "setting": setting,
         "summary": schedule_summary(setting),
+        "realtime_polled_at": realtime_polled_at(setting),
         "upcoming": upcoming,
         **_log_context(request),
     }

@@ -1185,6 +1185,94 @@ HOSTILE_CELLS = [
 ]
 HOSTILE_IDS = [cell.id for cell in HOSTILE_CELLS]
 CELLS = CELLS + HOSTILE_CELLS
+
+# --- real-time clock-in (issue 15): faults met by a poll at 08:58, inside KOT's window -------
+
+REALTIME = "realtime"
+REALTIME_SYNC = "リアルタイム出勤 (ポーリング)"
+
+
+def realtime_killed(ctx: Ctx) -> None:
+    """The poll's worker dies after its POSTs, before the ledger records their answers."""
+    from integrations.services import ledger
+
+    def die(**kwargs):
+        raise WorkerDied()
+
+    patch(ctx, ledger, "mark", die)
+
+
+POST_PATH = "timerecord/"
+RECORDS = "/api/v5/record/list"
+REALTIME_CELLS = [
+    Cell(
+        "realtime-lost-answer",
+        "answer lost after KOT stored the punches (read timeout)",
+        "KOT POST /daily-workings/timerecord/{key}",
+        REALTIME,
+        "realtime",
+        short_timeouts(
+            fault("kot", "timeout_after_store", path=POST_PATH, method="POST", delay=1, times=None)
+        ),
+        expected_note="ledger unknown, nothing resent in the window; settled by a KOT read after it",
+    ),
+    Cell(
+        "realtime-kot-maintenance",
+        "KOT maintenance (500/300) on every POST",
+        "KOT POST /daily-workings/timerecord/{key}",
+        REALTIME,
+        "realtime",
+        fault("kot", "maintenance", path=POST_PATH, method="POST", times=None),
+        expected_note="rows given back (not processed); the next poll posts",
+    ),
+    Cell(
+        "realtime-kot-throttled",
+        "KOT throttling (429 + 303) on every POST",
+        "KOT POST /daily-workings/timerecord/{key}",
+        REALTIME,
+        "realtime",
+        fault("kot", "throttle", path=POST_PATH, method="POST", times=None),
+        expected_note="rows given back (not processed); the next poll posts",
+    ),
+    Cell(
+        "realtime-kot-reset",
+        "connection reset on every POST",
+        "KOT POST /daily-workings/timerecord/{key}",
+        REALTIME,
+        "realtime",
+        fault("kot", "reset", path=POST_PATH, method="POST", times=None),
+        expected_note="unknown or given back; settled or posted after the window, once",
+    ),
+    Cell(
+        "realtime-senselink-500",
+        "HTTP 500 page, persistent",
+        "SenseLink record list",
+        REALTIME,
+        "realtime",
+        fault("senselink", "http500_html", path=RECORDS, times=None),
+        expected_note="poll failed, cursor kept; the next poll posts",
+    ),
+    Cell(
+        "realtime-senselink-malformed",
+        "truncated JSON, persistent",
+        "SenseLink record list",
+        REALTIME,
+        "realtime",
+        fault("senselink", "malformed_json", path=RECORDS, times=None),
+        expected_note="poll failed, cursor kept; the next poll posts",
+    ),
+    Cell(
+        "realtime-worker-killed",
+        "worker killed between the POSTs and the bookkeeping",
+        "the poll's worker",
+        REALTIME,
+        "realtime",
+        realtime_killed,
+        expected_note="rows left sending → unknown after the lease; settled after the window",
+    ),
+]
+REALTIME_IDS = [cell.id for cell in REALTIME_CELLS]
+CELLS = CELLS + REALTIME_CELLS
 CELL_IDS = [cell.id for cell in CELLS]
 assert len(set(CELL_IDS)) == len(CELL_IDS)
 
@@ -1245,7 +1333,9 @@ def test_fault_cell(cell, world, noon, monkeypatch, settings, fast_retries, faul
         id=cell.id,
         fault=cell.fault,
         api=cell.api,
-        sync="社員情報連携 (KOT→SenseLink)"
+        sync=REALTIME_SYNC
+        if cell.sync == REALTIME
+        else "社員情報連携 (KOT→SenseLink)"
         if cell.sync == EMPLOYEE
         else "勤怠連携 (SenseLink→KOT)",
         expected=cell.expected_text,
@@ -1265,7 +1355,56 @@ def test_fault_cell(cell, world, noon, monkeypatch, settings, fast_retries, faul
     result.passed = True
 
 
+def exercise_realtime(cell: Cell, ctx: Ctx, result: CellResult) -> None:
+    """A poll at 08:58 (KOT in its window) meets the fault; after it is cleared, the poll at
+    10:05 (outside) settles what it left: every clock-in in KOT exactly once, at its time."""
+    from integrations.models import PunchLedger
+    from integrations.services import realtime
+
+    build_world(ctx)
+    setting = configure(
+        ctx.tenant, realtime_clock_in=True, attendance_trigger="scheduled", attendance_hour=3
+    )
+    ctx.sandbox.clock.clear()
+    ctx.travel(at(8, 0))
+    realtime.poll(setting_id=setting.pk)  # the keys, read before the window
+    cell.arm(ctx)
+    ctx.travel(at(8, 58))
+    try:
+        report = realtime.poll(setting_id=setting.pk)
+        first = f"poll {report.status}"
+    except WorkerDied:
+        first = "poll killed"
+        from integrations.models import RealtimeState
+
+        RealtimeState.objects.update(poll_lease_until=None)  # what the lease's end does
+    states = Counter(PunchLedger.objects.values_list("state", flat=True))
+    result.end_state = (
+        first
+        + ", ledger "
+        + (", ".join(f"{state} {n}" for state, n in sorted(states.items())) or "empty")
+    )
+    clear(ctx)
+    ctx.travel(at(10, 5))
+    report = realtime.poll(setting_id=setting.pk)
+    assert report.status == "done", report
+    keys = {e["code"]: ctx.key(e["code"]) for e in ACTIVE}
+    firsts: dict[str, datetime] = {}
+    for job_number, when, *rest in recognitions():
+        if job_number in keys and not rest and when <= at(10, 5):
+            firsts[job_number] = min(when, firsts.get(job_number, when))
+    for code, when in firsts.items():
+        held = [(p["code"], p["time"]) for p in ctx.sandbox.kot.punches_for(keys[code], DAY)]
+        assert held == [("1", when.strftime("%Y-%m-%dT%H:%M:%S+09:00"))], (code, held)
+    assert set(PunchLedger.objects.values_list("state", flat=True)) == {"posted"}
+    result.after_rerun = f"poll at 10:05: {len(firsts)} clock-ins in KOT, each once (ledger posted)"
+    result.message = "—"
+
+
 def exercise(cell: Cell, ctx: Ctx, result: CellResult) -> None:
+    if cell.sync == REALTIME:
+        exercise_realtime(cell, ctx, result)
+        return
     before = build_world(ctx)
     world = ctx.world
     if cell.start_at is not None:

@@ -11,6 +11,7 @@ from connectors.errors import ConnectorError
 
 from ..kinds import kind_of
 from ..models import Tenant
+from . import ledger
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import (
@@ -118,12 +119,14 @@ def _attendance(preview, kot, senselink, setting, target_date, limit):
             f"{target_date:%Y年%m月%d日}の勤務日は{timezone.localtime(end):%m月%d日 %H:%M}まで"
             "続くため、この内容はその時点までの認証記録によるものです。"
         )
+    # The punch ledger (read only): a clock-in a real-time poll sent is what the run compares.
     plan = plan_attendance(
         kot=kot,
         senselink=senselink,
         target_date=target_date,
         mode=setting.attendance_mode,
         rules=rules,
+        ledger_rows=ledger.rows_of_day(tenant_id=setting.tenant_id, working_date=target_date),
     )
     preview.counts = {"punch": len(plan.to_post), "skip": plan.already, "error": len(plan.problems)}
     lines = [
