@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
+from integrations.services import push
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.preview import preview_sync
@@ -193,6 +194,7 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
             "outbound_ip": settings.PORTAL_OUTBOUND_IP,
             "forbidden_hours": "、".join(f"{h}時" for h in forbidden_hours()),
             "preview_form": PreviewForm(initial={"target_date": yesterday()}),
+            "push": push.details_for(setting) if setting.pk else None,
         },
     )
 

@@ -19,6 +19,7 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,7 +43,7 @@ CLOCK_SKEW = timedelta(seconds=60)
 RESTORE_HOWTO = (
     "復旧するには、SenseLink Cloudの場合はJCVサポートにイベントサブスクリプションの復旧を"
     "依頼してください(オンプレミスの場合はOpen Platformのサブスクリプションサービス、"
-    "または POST /api/v3/event/updateSub で再設定できます)。停止中も出勤は定期取得で打刻されます。"
+    "または POST /api/v3/event/updateSub で再設定できます)。"
 )
 
 
@@ -266,6 +267,38 @@ def regenerate_token(*, setting: ConnectSetting) -> str:
 def push_url(setting: ConnectSetting) -> str:
     """The full receiving URL (PORTAL_BASE_URL + the setting's path)."""
     return settings.PORTAL_BASE_URL.rstrip("/") + setting.senselink_push_path
+
+
+@dataclass(frozen=True)
+class Details:
+    """What the tenant submits to JCV, and what the portal knows of the subscription."""
+
+    url: str
+    ip: str
+    port: int
+    receiver: PushReceiver | None
+
+
+def details_for(setting: ConnectSetting) -> Details:
+    return Details(
+        url=push_url(setting),
+        ip=settings.PORTAL_INBOUND_IP,
+        port=receiver_port(),
+        receiver=PushReceiver.objects.filter(setting_id=setting.pk).first(),
+    )
+
+
+def stopped_notice(tenant_id: int) -> str | None:
+    """The banner of the tenant pages while a push subscription is stopped, or None."""
+    receiver = stopped_receivers_for(tenant_id).only("stopped_at").first()
+    if receiver is None:
+        return None
+    at = timezone.localtime(receiver.stopped_at)
+    return (
+        f"SenseLinkのイベントサブスクリプション(プッシュ)が停止しています"
+        f"({at:%m月%d日 %H:%M}に検出)。出勤は定期取得で打刻されますが、数秒での打刻は"
+        f"止まっています。{RESTORE_HOWTO}"
+    )
 
 
 def receiver_port() -> int:
