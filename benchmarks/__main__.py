@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": {
             "latency": args.latency_ms / 1000,
             "concurrency": settings.SYNC_CONCURRENCY,
+            "kot_concurrency": settings.KOT_MAX_CONCURRENCY,
             "kot_rate_limit": settings.KOT_RATE_LIMIT,
             "senselink_rate_limit": settings.SENSELINK_RATE_LIMIT,
             "date": datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),

@@ -444,13 +444,16 @@ def markdown(results: dict[str, Any], *, command: str, diagnosis: str = "") -> s
             [
                 ["injected latency per request", f"{meta['latency'] * 1000:.0f} ms"],
                 [
-                    "client concurrency (`SYNC_CONCURRENCY`)",
-                    f"{meta['concurrency']} (person writes and punch POSTs; every read is sequential)",
+                    "client concurrency (`SYNC_CONCURRENCY`, `KOT_MAX_CONCURRENCY`)",
+                    f"{meta['concurrency']} (person writes), "
+                    f"{meta.get('kot_concurrency', meta['concurrency'])} (punch POSTs, the KOT "
+                    "limiter's ceiling); every read is sequential",
                 ],
                 [
                     "client pacing (`KOT_RATE_LIMIT`, `SENSELINK_RATE_LIMIT`)",
                     f"{meta['kot_rate_limit'] or 'none'}, {meta['senselink_rate_limit'] or 'none'} "
-                    "(calls/s; on a 429/303 the client halves its pace for every thread)",
+                    "(calls/s; KOT's pace is learned per token from its 429/303 answers, "
+                    "SenseLink's halves on a 429)",
                 ],
                 [
                     "recognitions per employee per day",

@@ -94,7 +94,11 @@ def run_once(*, sandbox, tenant, kind: str, label: str, latency: float) -> dict[
         floor = sandbox.attendance_floor(day=env.TARGET_DAY, mode=setting.attendance_mode)
         floors, writes = attendance_floors(floor)
         target_date = env.TARGET_DAY
-    concurrency = settings.SYNC_CONCURRENCY
+    # Person writes go SYNC_CONCURRENCY wide; punch POSTs up to KOT_MAX_CONCURRENCY (the KOT
+    # limiter's ceiling: an unthrottled sandbox never makes it narrower).
+    concurrency = (
+        settings.SYNC_CONCURRENCY if kind == SyncRun.Kind.EMPLOYEE else settings.KOT_MAX_CONCURRENCY
+    )
     bound = latency_bound(floors, writes, latency, concurrency)
 
     sandbox.reset_counts()

@@ -107,6 +107,12 @@ class HttpClient:
     auth_code: str = "auth"
     #: APIs don't redirect; following one could lead a request (with its signature) elsewhere.
     allow_redirects: bool = False
+    #: Resend a throttled call (429, KOT's 303) whatever its method, within its own budget of
+    #: ``throttle_retries`` resends and ``throttle_max_wait`` seconds of waiting: for APIs that
+    #: refuse a throttled call before processing it.
+    resend_throttled: bool = False
+    throttle_retries: int = 10
+    throttle_max_wait: float = 120.0
 
     def __init__(
         self,
@@ -282,14 +288,30 @@ class HttpClient:
         if write is None:
             write = method not in SAFE_METHODS
         attempts = 1 + (self.max_retries if retry else 0)
-        for attempt in range(attempts):
+        attempt = throttled = 0
+        throttle_wait = 0.0
+        while True:
             if write and self.write_guard is not None:
                 self.write_guard()
             self._before_send(method, label)
-            self._pace()
-            error, response = self._send_once(method, path, label, params, json, data, files)
+            ticket, answer = self._acquire(), _MISSING
+            try:
+                error, response = self._send_once(method, path, label, params, json, data, files)
+                answer = error
+            finally:
+                self._release(ticket, answer)  # _MISSING: no answer (an unexpected exception)
             if error is None:
                 return response
+            if self.resend_throttled and isinstance(error, ThrottledError):
+                # Refused before it was processed: safe to send again, writes included.
+                delay = self._throttle_delay(throttled, throttle_wait, error)
+                if delay is None:
+                    raise error
+                throttled += 1
+                throttle_wait += delay
+                self.log.info("%s throttled (resend %d in %.2fs)", label, throttled, delay)
+                self._sleep(delay)
+                continue
             last_try = attempt + 1 >= attempts
             if last_try or not self._is_retryable(error):
                 raise error
@@ -309,7 +331,7 @@ class HttpClient:
                 self._slow_down(delay)
             elif delay > 0:
                 self._sleep(delay)
-        raise AssertionError("unreachable")  # pragma: no cover
+            attempt += 1
 
     def _send_once(self, method, path, label, params, json, data, files):
         with self._lock:
@@ -407,6 +429,25 @@ class HttpClient:
             return retry_after if retry_after <= self.max_backoff else None
         cap = min(self.max_backoff, self.backoff * (2**attempt))
         return self._random.uniform(0, cap)  # full jitter
+
+    def _acquire(self) -> Any:
+        """Wait until this attempt may be sent; the ticket goes back to ``_release``."""
+        self._pace()
+        return None
+
+    def _release(self, ticket: Any, answer: Any) -> None:
+        """The attempt is over: ``answer`` is None (success), its ConnectorError, or neither."""
+
+    def _throttle_delay(self, resent: int, waited: float, error: ConnectorError) -> float | None:
+        """Seconds before resending a throttled call, or None when its budget is spent."""
+        if resent >= self.throttle_retries:
+            return None
+        retry_after = getattr(error, "retry_after", None)
+        if retry_after is None:
+            retry_after = self._random.uniform(0, min(self.max_backoff, 0.25 * (2**resent)))
+        if waited + retry_after > self.throttle_max_wait:
+            return None
+        return retry_after
 
     def _pace(self) -> None:
         """Wait for this call's slot: at most `rate` calls per second, after any cool-down."""

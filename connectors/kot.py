@@ -23,8 +23,10 @@ from connectors.errors import (
     ForbiddenWindowError,
     ResponseFormatError,
     ServerError,
+    ThrottledError,
 )
 from connectors.http import HttpClient
+from connectors.throttle import AdaptiveLimiter, Ticket, limiter_for
 
 JST = ZoneInfo("Asia/Tokyo")
 # KOT refuses most calls inside these windows (JST, [start, end)).
@@ -106,6 +108,8 @@ class KotClient(HttpClient):
     service = "kot"
     display_name = "KING OF TIME"
     auth_code = "kot_auth"
+    # A 429 / "303" was refused before processing: resent (punch POSTs too), within a budget.
+    resend_throttled = True
 
     def __init__(
         self,
@@ -113,11 +117,30 @@ class KotClient(HttpClient):
         base_url: str,
         token: str,
         clock: Callable[[], datetime] | None = None,
+        limiter: AdaptiveLimiter | None = None,
+        max_concurrency: int = 8,
+        throttle_retries: int | None = None,
+        throttle_max_wait: float | None = None,
         **http_kwargs: Any,
     ) -> None:
+        rate = http_kwargs.pop("rate", None)
         super().__init__(base_url, **http_kwargs)
         self._token = token
         self._clock = clock or (lambda: datetime.now(JST))
+        if throttle_retries is not None:
+            self.throttle_retries = max(0, int(throttle_retries))
+        if throttle_max_wait is not None:
+            self.throttle_max_wait = max(0.0, float(throttle_max_wait))
+        # Rate and concurrency are learned per token and shared by every client of it in this
+        # process (connectors/throttle.py); ``rate`` (KOT_RATE_LIMIT) is only a ceiling.
+        self.limiter = limiter or limiter_for(
+            base_url,
+            token,
+            max_concurrency=max_concurrency,
+            max_rate=rate,
+            monotonic=self._monotonic,
+            sleep=self._sleep,
+        )
 
     # ------------------------------------------------------------------------ public calls
 
@@ -187,7 +210,8 @@ class KotClient(HttpClient):
     ) -> KotPunch:
         """Register one punch, sent exactly once (punches are not idempotent).
 
-        A read timeout raises RequestTimeout(may_have_landed=True): read the day back first.
+        A read timeout raises RequestTimeout(may_have_landed=True): read the day back first. A
+        throttled answer (429 / "303") was refused before processing and is sent again.
         """
         if time.tzinfo is None:
             raise ValueError("register_punch needs an aware datetime")
@@ -197,7 +221,7 @@ class KotClient(HttpClient):
         payload = {
             "date": date.isoformat(),
             "time": local.strftime("%Y-%m-%dT%H:%M:%S+09:00"),
-            "code": int(code),
+            "code": str(int(code)),  # the reference types it as a string enum ("1".."4")
         }
         response = self.request(
             "POST",
@@ -231,6 +255,14 @@ class KotClient(HttpClient):
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._token}"}
+
+    def _acquire(self) -> Ticket:
+        return self.limiter.acquire()
+
+    def _release(self, ticket: Ticket, answer: Any) -> None:
+        self.limiter.release(
+            ticket, throttled=isinstance(answer, ThrottledError), success=answer is None
+        )
 
     def _secrets(self) -> tuple[str, ...]:
         return (self._token, quote(self._token, safe=""))

@@ -237,10 +237,23 @@ PUSH_STOPPED_GRACE_SECONDS = env.int("PUSH_STOPPED_GRACE_SECONDS", default=120)
 PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", default=False)
-# Requests per second per client (0 = no pacing) and parallel requests per sync.
+# Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
+# SenseLink writes per sync.
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
 SENSELINK_RATE_LIMIT = env.float("SENSELINK_RATE_LIMIT", default=0.0)
 SYNC_CONCURRENCY = env.int("SYNC_CONCURRENCY", default=4)
+# KOT: the rate and concurrency are learned per token from KOT's 429/"303" answers
+# (connectors/throttle.py), up to KOT_MAX_CONCURRENCY calls in flight; a throttled call is sent
+# again at most KOT_THROTTLE_MAX_RESENDS times, waiting at most KOT_THROTTLE_MAX_WAIT_SECONDS.
+KOT_MAX_CONCURRENCY = env.int("KOT_MAX_CONCURRENCY", default=8)
+KOT_THROTTLE_MAX_RESENDS = env.int("KOT_THROTTLE_MAX_RESENDS", default=10)
+KOT_THROTTLE_MAX_WAIT_SECONDS = env.float("KOT_THROTTLE_MAX_WAIT_SECONDS", default=120.0)
+if not 1 <= KOT_MAX_CONCURRENCY <= 64 or KOT_THROTTLE_MAX_RESENDS < 0:
+    raise ImproperlyConfigured(
+        "KOT_MAX_CONCURRENCY must be 1-64 and KOT_THROTTLE_MAX_RESENDS at least 0."
+    )
+if KOT_THROTTLE_MAX_WAIT_SECONDS < 0:
+    raise ImproperlyConfigured("KOT_THROTTLE_MAX_WAIT_SECONDS must be at least 0.")
 # SenseLink lists (persons, records of a day) longer than this many pages are an error, never
 # a loop; the record query asks this many hours more on both sides of the day (its local time
 # is the tenant's SenseLink's) and keeps records by their sign_time.

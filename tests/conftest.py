@@ -9,6 +9,8 @@ import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 
+from connectors import throttle
+
 pytest_plugins = ["connectors.sandbox.pytest_plugin"]
 
 PASSWORD = "correct-horse-battery-staple-9"
@@ -47,6 +49,7 @@ def noon():
 
 @pytest.fixture(autouse=True)
 def _settings_for_tests(settings):
+    throttle.reset()  # KOT limits learned by an earlier test's clients
     settings.SENSELINK_ALLOW_PRIVATE_HOSTS = True
     settings.AXES_ENABLED = False
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -285,13 +285,23 @@ def test_throttled_then_success_after_one_retry(sb, client, recorder):
 
 def test_throttled_every_time_gives_up_with_a_throttled_error(sb, recorder):
     sb.faults.add("kot", "throttle", path="/employees", times=None)
-    client = client_for(sb, recorder, max_retries=2)
+    client = client_for(sb, recorder, throttle_retries=2)
 
     with pytest.raises(ThrottledError) as info:
         client.list_employees()
 
     assert info.value.code == "kot_throttled" and info.value.retry_after == 1.0
     assert sb.request_counts() == {EMPLOYEES: 3}
+
+
+def test_throttle_budget_counts_the_wait_too(sb, recorder):
+    sb.faults.add("kot", "throttle", path="/employees", times=None)
+    client = client_for(sb, recorder, throttle_retries=100, throttle_max_wait=3.5)
+
+    with pytest.raises(ThrottledError):
+        client.list_employees()
+
+    assert sb.request_counts() == {EMPLOYEES: 4}  # Retry-After 1 s three times, then out
 
 
 def test_maintenance_then_success(sb, client):

@@ -18,11 +18,12 @@ from typing import Any
 
 from . import data
 from .faults import Faults
-from .kot import KotApp, KotState, SandboxClock
+from .kot import KOT_READINGS, KotApp, KotState, SandboxClock
 from .senselink import READINGS, SenseLinkApp, SenseLinkState
 from .server import Runtime, Served
 
 __all__ = [
+    "KOT_READINGS",
     "KOT_TOKEN",
     "SENSELINK_APP_KEY",
     "SENSELINK_APP_SECRET",
@@ -56,6 +57,7 @@ class Sandbox:
         recognitions_per_employee: int | None,
         now: Callable[[], datetime] | None,
         senselink: SenseLinkModes = None,
+        kot: KotModes = None,
     ) -> None:
         self.seed = seed
         self.kot_token = KOT_TOKEN
@@ -66,6 +68,7 @@ class Sandbox:
         self.faults = Faults()
         self._runtime = Runtime(self.faults, latency)
         self.kot = KotState(data.generate_employees(employees, seed, self.day), self.kot_token)
+        apply_kot_modes(self.kot, kot)
         self.senselink = SenseLinkState(
             app_key=self.app_key,
             app_secret=self.app_secret,
@@ -135,6 +138,18 @@ class Sandbox:
 
 
 SenseLinkModes = str | Iterable[str] | dict[str, Any] | None
+KotModes = str | Iterable[str] | dict[str, Any] | None
+
+
+def apply_kot_modes(state: KotState, modes: KotModes) -> None:
+    """Reading names (KOT_READINGS) or a dict of switches (KotState.configure)."""
+    if not modes:
+        return
+    if isinstance(modes, dict):
+        state.configure(**modes)
+        return
+    for name in [modes] if isinstance(modes, str) else modes:
+        state.apply_reading(name)
 
 
 def apply_senselink_modes(state: SenseLinkState, modes: SenseLinkModes) -> None:
@@ -160,12 +175,14 @@ def start_sandbox(
     recognitions_per_employee: int | None = None,
     now: Callable[[], datetime] | None = None,
     senselink: SenseLinkModes = None,
+    kot: KotModes = None,
 ) -> Sandbox:
     """Start both fake servers (port 0: a free port) and return the running Sandbox.
 
     `day` is the reference "today" of the generated data (resignations lie before it), by default
     today in JST on the KOT clock; `now` replaces the real time of that clock. `senselink`
-    names the SenseLink readings to take (READINGS), or gives switches as a dict.
+    names the SenseLink readings to take (READINGS), or gives switches as a dict; `kot` the same
+    for KOT (KOT_READINGS, or KotState.configure's switches, e.g. {"throttle_rate": 20}).
     """
     return Sandbox(
         employees=employees,
@@ -178,4 +195,5 @@ def start_sandbox(
         recognitions_per_employee=recognitions_per_employee,
         now=now,
         senselink=senselink,
+        kot=kot,
     )

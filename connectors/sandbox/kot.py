@@ -11,15 +11,29 @@ Readings of the [U] points, kept here in one place:
 - ``POST /daily-workings/timerecord/{key}``: the time must carry a UTC offset and is stored
   normalised to +09:00; without ``code`` KOT's choice is imitated (1 for the day's first punch,
   else 2). Nothing is deduplicated.
+
+Other readings of KOT's open points (``KOT_READINGS``; ``KotState.configure``; ``manage.py
+sandbox --kot-minutes-only --kot-throttle-rate R --kot-throttle-style 303|429``):
+- ``minutes_only``: KOT keeps punches at the minute (its screens show HH:MM): the seconds sent
+  are dropped when stored.
+- ``throttle_rate`` R: a token bucket of R calls per second (burst: one second's worth) in front
+  of every call; a call over it is refused before processing, as ``throttle_style`` "303" (HTTP
+  429 with KOT's top-level ``{"code": "303"}`` body, no Retry-After) or "429" (a bare 429 with
+  Retry-After, whole seconds).
+- ``requests``: when a list (``record_requests=True``), every request reaching KOT is recorded
+  (method, route template, query, JSON body) for the request-schema test.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
+import time as _time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -60,6 +74,36 @@ FORBIDDEN_WINDOW = (
 )
 BAD_REQUEST_CODE = 200
 SERVER_ERROR = (500, 300, "Resource Server Error.")
+THROTTLED_BODY = {"code": "303", "message": "Too Many Requests"}
+THROTTLE_STYLES = ("303", "429")
+
+
+@dataclass(frozen=True)
+class KotReading:
+    description: str
+    switches: dict[str, Any]
+
+
+# Readings of KOT's [U] points the portal must survive (shared/api/kot.md).
+KOT_READINGS = {
+    "as-documented": KotReading("punches stored with the seconds sent; no throttling", {}),
+    "minutes-only": KotReading(
+        "KOT stores punch times at the minute (the seconds sent are dropped)",
+        {"minutes_only": True},
+    ),
+    "throttle-303": KotReading(
+        'KOT throttles at 2 calls/s: HTTP 429 with the top-level "303" body, no Retry-After',
+        {"throttle_rate": 2.0, "throttle_style": "303"},
+    ),
+    "throttle-429": KotReading(
+        "KOT throttles at 2 calls/s: a bare HTTP 429 with Retry-After",
+        {"throttle_rate": 2.0, "throttle_style": "429"},
+    ),
+    "minutes-only-throttle-303": KotReading(
+        'both: minutes only, and throttled at 2 calls/s with the "303" body',
+        {"minutes_only": True, "throttle_rate": 2.0, "throttle_style": "303"},
+    ),
+}
 
 
 def errors(status: int, code: int, message: str) -> Response:
@@ -118,7 +162,57 @@ class KotState:
         self._by_key: dict[str, dict[str, Any]] = {}
         self._by_code: dict[str, dict[str, Any]] = {}
         self._punch_index: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+        self.minutes_only = False
+        self.throttle_rate: float | None = None
+        self.throttle_style = "303"
+        self.throttled = 0  # calls refused by the throttle
+        self._bucket = 0.0
+        self._bucket_at = 0.0
+        self.requests: list[dict[str, Any]] | None = None
         self.set_employees(employees)
+
+    # --- readings ----------------------------------------------------------------------------
+    def configure(
+        self,
+        *,
+        minutes_only: bool | None = None,
+        throttle_rate: float | None = None,
+        throttle_style: str | None = None,
+        record_requests: bool | None = None,
+    ) -> None:
+        """Switch readings of KOT's open points (see the module docstring)."""
+        with self.lock:
+            if minutes_only is not None:
+                self.minutes_only = minutes_only
+            if throttle_style is not None:
+                if throttle_style not in THROTTLE_STYLES:
+                    raise ValueError(f"throttle_style must be one of {THROTTLE_STYLES}")
+                self.throttle_style = throttle_style
+            if throttle_rate is not None:
+                self.throttle_rate = throttle_rate if throttle_rate > 0 else None
+                self._bucket = max(1.0, throttle_rate)
+                self._bucket_at = _time.monotonic()
+            if record_requests is not None:
+                self.requests = [] if record_requests else None
+
+    def apply_reading(self, name: str) -> None:
+        self.configure(**KOT_READINGS[name].switches)
+
+    def take_throttle_token(self) -> float | None:
+        """None when the call may pass, else the seconds until the bucket holds a token."""
+        with self.lock:
+            rate = self.throttle_rate
+            if not rate:
+                return None
+            now = _time.monotonic()
+            capacity = max(1.0, rate)
+            self._bucket = min(capacity, self._bucket + (now - self._bucket_at) * rate)
+            self._bucket_at = now
+            if self._bucket >= 1.0:
+                self._bucket -= 1.0
+                return None
+            self.throttled += 1
+            return (1.0 - self._bucket) / rate
 
     # --- employees -------------------------------------------------------------------------
     def set_employees(self, employees: list[dict[str, Any]]) -> None:
@@ -182,8 +276,11 @@ class KotState:
         """Store a punch exactly as the POST would (also usable by tests to pre-load KOT)."""
         with self.lock:
             employee = self._by_key[employee_key]
-            if isinstance(moment, datetime):
-                moment = moment.astimezone(JST).isoformat(timespec="seconds")
+            if isinstance(moment, str):
+                moment = datetime.fromisoformat(moment)
+            if self.minutes_only:
+                moment = moment.replace(second=0, microsecond=0)
+            moment = moment.astimezone(JST).isoformat(timespec="seconds")
             punch = {
                 "employeeKey": employee_key,
                 "date": day.isoformat() if isinstance(day, date) else day,
@@ -237,6 +334,13 @@ class KotApp(App):
 
     # --- cross-cutting checks ----------------------------------------------------------------
     def handle(self, route: Any, request: Request) -> Response:
+        self._record(route, request)
+        wait = self.state.take_throttle_token()
+        if wait is not None:
+            if self.state.throttle_style == "429":
+                after = str(max(1, math.ceil(wait)))
+                return Response(429, body=b"", headers={"Retry-After": after})
+            return Response(429, dict(THROTTLED_BODY))
         if len(request.raw_target) > self.state.max_url_length:
             return html_response(414, "Request-URI Too Large")
         auth = request.headers.get("Authorization", "")
@@ -250,6 +354,26 @@ class KotApp(App):
         if not always_open and in_forbidden_window(self.clock.now()):
             return errors(*FORBIDDEN_WINDOW)
         return route.func(request)
+
+    def _record(self, route: Any, request: Request) -> None:
+        with self.state.lock:
+            if self.state.requests is None:
+                return
+        try:
+            body: Any = json.loads(request.body) if request.body else None
+        except ValueError:
+            body = request.body
+        entry = {
+            "method": request.method,
+            "template": route.template[len(BASE) :],
+            "path": request.path,
+            "query": dict(request.query),
+            "content_type": request.headers.get("Content-Type"),
+            "body": body,
+        }
+        with self.state.lock:
+            if self.state.requests is not None:
+                self.state.requests.append(entry)
 
     def not_found(self, request: Request) -> Response:
         return errors(404, 404, "Not Found")

@@ -23,9 +23,14 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
 
     Parametrize it indirectly with SenseLink reading names (or switches) to run a test under
     another reading of the contract: ``@pytest.mark.parametrize("sandbox", ["update-replaces"],
-    indirect=True)``.
+    indirect=True)``. KOT readings (KOT_READINGS names or KotState.configure switches) come
+    in a dict, with SenseLink's if wanted: ``{"kot": "minutes-only", "senselink": [...]}``.
     """
-    running = start_sandbox(senselink=getattr(request, "param", None))
+    param = getattr(request, "param", None)
+    if isinstance(param, dict) and set(param) <= {"kot", "senselink"}:
+        running = start_sandbox(kot=param.get("kot"), senselink=param.get("senselink"))
+    else:
+        running = start_sandbox(senselink=param)
     try:
         yield running
     finally:

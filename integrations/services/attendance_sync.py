@@ -168,7 +168,7 @@ def plan_attendance(
     beat()
     for punch in wanted:
         held = existing.get((punch.employee_key, punch.code), [])
-        if any(_same_second(h.time, punch.time) for h in held):
+        if any(same_minute(h.time, punch.time) for h in held):
             plan.already += 1
         elif held:
             plan.problems.append(
@@ -184,8 +184,11 @@ def plan_attendance(
     return plan
 
 
-def _same_second(a: datetime, b: datetime) -> bool:
-    return int(a.timestamp()) == int(b.timestamp())
+def same_minute(a: datetime, b: datetime) -> bool:
+    """Whether a punch KOT holds is ours: KOT's screens show HH:MM and whether it stores the
+    seconds we send is not documented, so a punch of the same kind less than 60 s away is
+    "already there" (a rerun never reports the portal's own punch as a conflict)."""
+    return abs((a - b).total_seconds()) < 60
 
 
 def _existing_punches(
@@ -205,7 +208,7 @@ def _landed(kot: KotClient, punch: Punch, target_date: date) -> bool | None:
     except ConnectorError:
         return None
     return any(
-        _same_second(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
+        same_minute(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
     )
 
 
@@ -238,7 +241,8 @@ def post_punches(
             employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
         )
 
-    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat):
+    workers = kot.limiter.max_concurrency
+    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat, workers=workers):
         if exc is None:
             outcome.created += 1
             outcome.achieved += 1

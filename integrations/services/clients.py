@@ -17,6 +17,9 @@ def kot_client(tenant: Tenant) -> KotClient:
         base_url=settings.KOT_API_BASE_URL,
         token=tenant.kot_access_token,
         rate=settings.KOT_RATE_LIMIT or None,
+        max_concurrency=settings.KOT_MAX_CONCURRENCY,
+        throttle_retries=settings.KOT_THROTTLE_MAX_RESENDS,
+        throttle_max_wait=settings.KOT_THROTTLE_MAX_WAIT_SECONDS,
         timeout=_timeout(),
     )
 

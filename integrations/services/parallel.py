@@ -15,17 +15,22 @@ T = TypeVar("T")
 
 
 def each_in_parallel(
-    fn: Callable[[T], object], items: Iterable[T], *, beat: Callable[[], None]
+    fn: Callable[[T], object],
+    items: Iterable[T],
+    *,
+    beat: Callable[[], None],
+    workers: int | None = None,
 ) -> Iterator[tuple[T, ConnectorError | None]]:
-    """Call ``fn`` on every item with at most SYNC_CONCURRENCY calls in flight; yield (item,
-    error or None) in order.
+    """Call ``fn`` on every item with at most ``workers`` (default SYNC_CONCURRENCY) calls in
+    flight; yield (item, error or None) in order. KOT writes pass the KOT client's limiter's
+    ceiling: the limiter itself decides how many of them are sent at once, and how fast.
 
     Items are handed out lazily, and ``beat`` is called in the calling thread before each one is
     handed out: a run's heartbeat and fence (a worker that lost its run raises there, and no
     further write leaves). An AuthenticationError (bad token or secret: every other call would
     fail the same way) cancels what has not started and is raised.
     """
-    workers = max(1, settings.SYNC_CONCURRENCY)
+    workers = max(1, workers or settings.SYNC_CONCURRENCY)
     remaining = iter(items)
     in_flight: deque[tuple[T, Future]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:

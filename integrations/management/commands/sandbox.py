@@ -60,6 +60,24 @@ class Command(BaseCommand):
             help="take another reading of SenseLink's open points (repeatable): "
             + "; ".join(f"{name}: {r.description}" for name, r in READINGS.items()),
         )
+        parser.add_argument(
+            "--kot-minutes-only",
+            action="store_true",
+            help="KOT stores punch times at the minute (drops the seconds sent)",
+        )
+        parser.add_argument(
+            "--kot-throttle-rate",
+            type=float,
+            default=None,
+            metavar="R",
+            help="KOT refuses calls beyond R per second (a token bucket, 1 s burst)",
+        )
+        parser.add_argument(
+            "--kot-throttle-style",
+            choices=("303", "429"),
+            default="303",
+            help='how a throttled call is refused: 429 with the "303" body, or 429 + Retry-After',
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -92,6 +110,7 @@ class Command(BaseCommand):
                 latency=options["latency_ms"] / 1000,
                 recognitions_per_employee=options["recognitions"],
                 senselink=options["senselink_reading"],
+                kot=self._kot_modes(options),
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
@@ -107,6 +126,18 @@ class Command(BaseCommand):
             sandbox.stop()
             self.stdout.write("sandbox stopped")
 
+    def _kot_modes(self, options: dict[str, Any]) -> dict[str, Any]:
+        rate = options["kot_throttle_rate"]
+        if rate is not None and rate <= 0:
+            raise CommandError("--kot-throttle-rate must be above 0")
+        modes: dict[str, Any] = {}
+        if options["kot_minutes_only"]:
+            modes["minutes_only"] = True
+        if rate:
+            modes.update(throttle_rate=rate, throttle_style=options["kot_throttle_style"])
+        self._kot_readings = modes
+        return modes
+
     def _print(self, sandbox: Any) -> None:
         out = self.stdout.write
         out(self.style.SUCCESS("Sandbox running (fake data; Ctrl-C to stop)"))
@@ -116,6 +147,8 @@ class Command(BaseCommand):
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
+        if kot_modes := getattr(self, "_kot_readings", None):
+            out("  KOT readings: " + ", ".join(f"{k}={v}" for k, v in kot_modes.items()))
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(
