@@ -133,7 +133,7 @@ def test_the_tenant_and_support_are_told_how_to_restore_it_and_a_push_restores_i
     assert "イベントサブスクリプション(プッシュ)が停止しています" in page
     assert "JCVサポート" in page
     settings_page = client.get(f"/connects/{acme.pk}/settings/").content.decode()
-    assert "停止中" in settings_page and push.push_url(acme) in settings_page
+    assert "停止(異常)" in settings_page and push.push_url(acme) in settings_page
     # Support sees it in the admin (the tenant list filter and the setting's state).
     desk = Client()
     desk.force_login(support_user())
