@@ -203,6 +203,14 @@ class SlRecord:
     user_name: str = ""
 
 
+@dataclass
+class RecordFeed:
+    """Records newer than a cursor, in id order, each with its page; the last page read."""
+
+    items: list[tuple[int, SlRecord]]
+    last_page: int
+
+
 @dataclass(frozen=True)
 class PersonProbe:
     """What the first page of the person list says (for the connection test)."""
@@ -425,6 +433,49 @@ class SenseLinkClient(HttpClient):
             if start <= record.sign_time < end:
                 yield record
 
+    def read_record_feed(
+        self,
+        *,
+        day: date,
+        first_page: int = 1,
+        after_id: int = 0,
+        user_type: int = 1,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> RecordFeed:
+        """The records listed for one JST ``day`` (the query widened by ``record_margin``, so
+        some lie outside it) with ids above ``after_id``, read from page ``first_page`` on.
+
+        The real-time poll's incremental read. The list is asked in id order (``order=1``), so
+        records added later — a terminal's late upload of old recognitions included — come
+        after every record already read: a poll starts on the page the last one ended on, and
+        finds nothing new in one call. Each record comes with the page it was on, in id order.
+        """
+        start = datetime.combine(day, dt_time.min, tzinfo=JST)
+        end = start + timedelta(days=1)
+        asked_from = start - self.record_margin
+        asked_to = end + self.record_margin - timedelta(seconds=1)
+        params = {
+            "date_time_from": f"{asked_from:%Y-%m-%d %H:%M:%S}",
+            "date_time_to": f"{asked_to:%Y-%m-%d %H:%M:%S}",
+            "type": user_type,
+            "order": 1,
+        }
+        feed = RecordFeed(items=[], last_page=max(1, first_page))
+        for page, item in self._pages(
+            "v5/record/list",
+            params,
+            page_size=page_size,
+            what="record list",
+            bare_is_all=False,
+            first_page=first_page,
+        ):
+            record = self._parse_record(item, user_type)
+            feed.last_page = page
+            if record.id > after_id:
+                feed.items.append((page, record))
+        feed.items.sort(key=lambda pair: pair[1].id)
+        return feed
+
     # ------------------------------------------------------------------------------ hooks
 
     def _prepare_params(self, params: Any) -> dict[str, Any]:
@@ -577,7 +628,14 @@ class SenseLinkClient(HttpClient):
         return items, _positive_int(data.get("total"), zero_ok=True)
 
     def _pages(
-        self, path: str, params: dict[str, Any], *, page_size: int, what: str, bare_is_all: bool
+        self,
+        path: str,
+        params: dict[str, Any],
+        *,
+        page_size: int,
+        what: str,
+        bare_is_all: bool,
+        first_page: int = 1,
     ) -> Iterator[tuple[int, Any]]:
         """Every item of a paged list as (page, item), each id once.
 
@@ -590,7 +648,7 @@ class SenseLinkClient(HttpClient):
         """
         size = max(1, min(int(page_size), MAX_PAGE_SIZE))
         seen: set[int] = set()
-        page = 1
+        page = max(1, int(first_page))
         while True:
             if page > self.max_pages:
                 raise self._paging_error(

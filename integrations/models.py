@@ -209,7 +209,11 @@ class ConnectSetting(models.Model):
             "(顔写真など)が変わった場合は更新を止めて自動でオフにします。サポートが設定します。"
         ),
     )
-    realtime_clock_in = models.BooleanField(_("リアルタイム出勤連携"), default=False)
+    realtime_clock_in = models.BooleanField(
+        _("リアルタイム出勤連携"),
+        default=False,
+        help_text=_("出勤は数分以内に、退勤は翌日の勤怠連携で打刻されます"),
+    )
     realtime_interval_minutes = models.PositiveSmallIntegerField(
         _("リアルタイム出勤連携の間隔(分)"),
         default=5,
@@ -284,6 +288,16 @@ class ConnectSetting(models.Model):
             and self.employee_hour in forbidden_hours()
         ):
             errors["employee_hour"] = message % {"hour": self.employee_hour}
+        if (
+            self.realtime_clock_in
+            and self.attendance_mode == self.AttendanceMode.CLOCK_IN_OUT
+            and self.attendance_trigger != self.Trigger.SCHEDULED
+        ):
+            # Real-time sends clock-ins only; the clock-outs come from the scheduled daily run.
+            errors["realtime_clock_in"] = _(
+                "出勤・退勤の連携でリアルタイム出勤連携を使うには、勤怠連携をスケジュール実行に"
+                "してください(退勤は翌日の勤怠連携で打刻されます)。"
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -317,6 +331,9 @@ class SyncRun(models.Model):
         QUEUED = "queued", _("待機中")
         WAITING = "waiting", _("再開待ち")
         RUNNING = "running", _("実行中")
+        # A real-time run collects the day's clock-ins until its working day ends (never
+        # "running": the daily attendance run of the tenant must still be able to run).
+        COLLECTING = "collecting", _("受付中")
         SUCCESS = "success", "SUCCESS"
         PARTIAL = "partial", "PARTIAL"
         FAILURE = "failure", "FAILURE"
@@ -403,6 +420,12 @@ class SyncRun(models.Model):
                 fields=["tenant", "kind"],
                 condition=Q(status="running"),
                 name="one_running_run_per_tenant_kind",
+            ),
+            # One real-time run per tenant and working day collects that day's clock-ins.
+            models.UniqueConstraint(
+                fields=["tenant", "kind", "target_date"],
+                condition=Q(trigger="realtime"),
+                name="one_realtime_run_per_tenant_day",
             ),
             # A scheduled slot is run once, even with several dispatchers.
             models.UniqueConstraint(
@@ -586,3 +609,90 @@ class ClusterHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} {self.beat_at:%Y-%m-%d %H:%M:%S}"
+
+
+class PunchLedger(models.Model):
+    """One punch the portal sends to KOT: written *before* the POST, so it is sent once.
+
+    One row per tenant, employee, working date and punch kind (unique in the database). The row
+    is ``sending`` while the POST is in flight, ``posted`` on 2xx, ``failed`` on a definite
+    refusal, and ``unknown`` when the answer was lost (timeout, closed connection, a worker
+    killed: a ``sending`` row older than the lease). An unknown punch is never sent again
+    blindly: the first poll or run outside KOT's windows reads KOT and settles it.
+    """
+
+    class State(models.TextChoices):
+        SENDING = "sending", _("送信中")
+        POSTED = "posted", _("登録済み")
+        FAILED = "failed", _("失敗")
+        UNKNOWN = "unknown", _("確認待ち")
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="punch_ledger", verbose_name=_("テナント")
+    )
+    employee_code = models.CharField(_("従業員コード"), max_length=64)
+    working_date = models.DateField(_("勤務日"))
+    punch = models.CharField(_("打刻"), max_length=20, choices=SyncError.Punch.choices)
+    state = models.CharField(_("状態"), max_length=10, choices=State.choices)
+    punch_time = models.DateTimeField(_("打刻時刻"))
+    # Who holds the row while it is sending: "poll:<setting>:<token>" or "run:<id>:<attempt>".
+    owner = models.CharField(max_length=64, editable=False)
+    run = models.ForeignKey(
+        SyncRun,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="ledger_rows",
+        verbose_name=_("連携ログ"),
+    )
+    sent_at = models.DateTimeField(_("送信日時"))
+    settled_at = models.DateTimeField(_("確定日時"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("打刻台帳")
+        verbose_name_plural = _("打刻台帳")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "employee_code", "working_date", "punch"],
+                name="one_ledger_row_per_punch",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["tenant", "state", "sent_at"], name="ledger_tenant_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee_code} {self.working_date} {self.punch} {self.state}"
+
+
+class RealtimeState(models.Model):
+    """A tenant's real-time poll: when it is due, whether one is queued or running, and where
+    the last one stopped reading SenseLink's records (the feed cursor)."""
+
+    setting = models.OneToOneField(
+        ConnectSetting, on_delete=models.CASCADE, related_name="realtime_state"
+    )
+    next_poll_at = models.DateTimeField(_("次回確認予定"), null=True, blank=True)
+    queued_at = models.DateTimeField(null=True, blank=True, editable=False)
+    queued_reason = models.CharField(max_length=20, blank=True, default="", editable=False)
+    poll_token = models.PositiveIntegerField(default=0, editable=False)
+    poll_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    last_polled_at = models.DateTimeField(_("最終確認日時"), null=True, blank=True)
+    last_record_time = models.DateTimeField(_("最新の認証時刻"), null=True, blank=True)
+    # The record feed: the JST day being read, the page the last poll ended on, the last id.
+    feed_day = models.DateField(null=True, blank=True, editable=False)
+    feed_page = models.PositiveIntegerField(default=1, editable=False)
+    feed_last_id = models.BigIntegerField(default=0, editable=False)
+    # KOT employee code -> key, read outside KOT's windows (punches inside them need the key).
+    employee_keys = models.JSONField(default=dict, blank=True, editable=False)
+    keys_read_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # First recognitions that could not be sent yet: [[code, working date, ISO time], ...].
+    pending = models.JSONField(default=list, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("リアルタイム出勤連携の状態")
+        verbose_name_plural = _("リアルタイム出勤連携の状態")
+        indexes = [models.Index(fields=["next_poll_at"], name="realtime_due")]
+
+    def __str__(self) -> str:
+        return f"{self.setting} realtime"

@@ -43,6 +43,7 @@ SEND_RUN_MAIL = "integrations.tasks.send_run_mail_task"
 SEND_PUSH_STOPPED_MAIL = "integrations.tasks.send_push_stopped_mail_task"
 PRUNE_HISTORY = "integrations.tasks.prune_history_task"
 WORKERS_BEAT = "integrations.tasks.workers_beat_task"
+REALTIME_POLL = "integrations.tasks.realtime_poll_task"
 
 DISPATCH_SCHEDULE = "integrations.dispatch"
 PRUNE_SCHEDULE = "integrations.prune_history"
@@ -70,6 +71,11 @@ class Job:
 def run_job(*, run_id: int, tenant_id: int, attempt: int) -> Job:
     """The task that executes a run (named for the attempt it will be)."""
     return Job(EXECUTE_RUN, (run_id,), f"sync-run-{run_id}-{attempt + 1}", f"tenant-{tenant_id}")
+
+
+def poll_job(*, setting_id: int) -> Job:
+    """A tenant's real-time poll (integrations/services/realtime.py)."""
+    return Job(REALTIME_POLL, (setting_id,), f"realtime-poll-{setting_id}", "realtime")
 
 
 def mail_job(*, run_id: int) -> Job:

@@ -9,6 +9,7 @@ from .services.dispatch import dispatch
 from .services.execution import execute_run
 from .services.history import prune_history
 from .services.notifications import send_push_stopped_mail, send_run_problem_mail
+from .services.realtime import poll
 
 # A worker starting tasks back to back records that it is alive at most this often.
 _BEAT_EVERY = timedelta(seconds=30)
@@ -48,3 +49,8 @@ def workers_beat_task() -> str:
     """Every minute on the workers' cluster: an idle cluster still shows it is alive."""
     heartbeats.beat(role=heartbeats.WORKERS)
     return "beat"
+
+
+def realtime_poll_task(setting_id: int) -> str:
+    """A tenant's real-time poll (queued by the dispatcher every interval, or by a push)."""
+    return str(poll(setting_id=setting_id))

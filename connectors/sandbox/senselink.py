@@ -343,12 +343,34 @@ class SenseLinkState:
         return record
 
     def query_records(
-        self, start: int, end: int, user_type: int | None, offset: int, limit: int
+        self,
+        start: int,
+        end: int,
+        user_type: int | None,
+        offset: int,
+        limit: int,
+        *,
+        by_id: bool = False,
     ) -> list[dict[str, Any]]:
-        """Records with start <= sign_time <= end, in order, sliced [offset:offset+limit]."""
+        """Records with start <= sign_time <= end, in order, sliced [offset:offset+limit].
+
+        ``by_id`` (the API's ``order=1``): in id order, so a record added later (a terminal's
+        late upload of an old recognition) comes after every record added before it.
+        """
         first = datetime.fromtimestamp(start, JST).date()
         last = datetime.fromtimestamp(end, JST).date()
         page: list[dict[str, Any]] = []
+        if by_id:
+            with self.lock:
+                day = first
+                rows_in_range: list[dict[str, Any]] = []
+                while day <= last:
+                    rows, times = self._day(day).select(user_type)
+                    lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
+                    rows_in_range.extend(rows[lo:hi])
+                    day += timedelta(days=1)
+                rows_in_range.sort(key=lambda r: r["id"])
+                return [dict(r) for r in rows_in_range[offset : offset + limit]]
         with self.lock:
             day = first
             while day <= last and len(page) < limit:
@@ -681,6 +703,7 @@ class SenseLinkApp(App):
             user_type,
             0 if ignored else (page - 1) * size,
             size,
+            by_id=query.get("order") == "1",
         )
         if ignored:
             rows = self.state.shuffled(rows)

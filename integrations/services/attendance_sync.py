@@ -1,8 +1,11 @@
 """Attendance sync, SenseLink → KOT (SPEC 4.2).
 
-KOT is the ledger: before posting, the day's punches KOT already holds are read, and only the
+KOT is the truth: before posting, the day's punches KOT already holds are read, and only the
 missing ones are posted. A rerun, a second run of the same date, or a run after a worker died
 between a POST and its bookkeeping all read KOT again first, so each punch lands exactly once.
+Every POST also goes through the punch ledger (services/ledger.py) that the real-time poll
+uses: a row reserved before the POST, so a poll and a run never both send a punch, and a
+clock-in a poll already sent (at its time) is found in KOT and not posted again.
 """
 
 from __future__ import annotations
@@ -10,15 +13,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
+
+from django.utils import timezone
 
 from connectors.errors import ConnectorError, RequestTimeout
 from connectors.kot import KotClient, KotPunch
 from connectors.senselink import SenseLinkClient
 
-from ..models import ConnectSetting, SyncError, SyncRun
+from ..models import ConnectSetting, PunchLedger, SyncError, SyncRun
+from . import ledger
 from .employee_sync import SyncAborted
 from .parallel import each_in_parallel
 from .runs import Outcome
@@ -56,6 +62,8 @@ class AttendancePlan:
     already: int = 0
     problems: list[Problem] = field(default_factory=list)
     employees_seen: int = 0
+    # Ledger rows whose answer was lost and that KOT turned out to hold: settled as posted.
+    found: list[ledger.Key] = field(default_factory=list)
 
 
 def already_punched_message(code: str, punch: int) -> str:
@@ -107,10 +115,14 @@ def plan_attendance(
     mode: str,
     only: set[tuple[str, int]] | None = None,
     beat: Callable[[], None] = lambda: None,
+    ledger_rows: dict[ledger.Key, PunchLedger] | None = None,
 ) -> AttendancePlan:
     """What the sync would punch; reads SenseLink and KOT, writes nothing.
 
     ``only`` limits the plan to (employee code, punch code) pairs — a rerun's failed punches.
+    ``ledger_rows`` (the day's punch ledger): a punch the ledger holds as sent (by a real-time
+    poll) is compared with KOT at the time it was sent — an earlier recognition uploaded late
+    changes nothing — and one in flight elsewhere is left to its sender.
     """
     plan = AttendancePlan(target_date=target_date)
     # KOT's employee list is read side by side with SenseLink's record pages (each API still
@@ -166,10 +178,19 @@ def plan_attendance(
 
     existing = _existing_punches(kot, target_date, {p.employee_key for p in wanted})
     beat()
+    sent = (PunchLedger.State.POSTED, PunchLedger.State.SENDING, PunchLedger.State.UNKNOWN)
     for punch in wanted:
+        key = (punch.employee_code, target_date, PUNCH_FIELD[punch.code].value)
+        row = (ledger_rows or {}).get(key)
+        if row is not None and row.state in sent:
+            punch = replace(punch, time=row.punch_time)
         held = existing.get((punch.employee_key, punch.code), [])
         if any(same_minute(h.time, punch.time) for h in held):
             plan.already += 1
+            if row is not None and row.state != PunchLedger.State.POSTED:
+                plan.found.append(key)
+        elif row is not None and row.state in (PunchLedger.State.POSTED, PunchLedger.State.SENDING):
+            plan.already += 1  # the ledger's sender has it (or KOT's copy was changed by hand)
         elif held:
             plan.problems.append(
                 Problem(
@@ -218,14 +239,45 @@ def post_punches(
     plan: AttendancePlan,
     beat: Callable[[], None] = lambda: None,
     guard: Callable[[], None] = lambda: None,
+    run: SyncRun | None = None,
 ) -> Outcome:
     """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread.
 
     ``guard`` (the run's lease) comes right before each POST, in the thread that sends it: a
     worker that lost its run, or whose cluster is stopping, raises there and posts nothing more.
+    With a ``run``, each punch is reserved in the ledger before its POST (a failed or unknown
+    row is retaken: KOT was just read) and its answer recorded there; a punch another sender
+    holds is not sent.
     """
     outcome = Outcome(skipped=plan.already)
     outcome.achieved = plan.already
+    to_post = plan.to_post
+    posted: list[ledger.Key] = []
+    unknown: list[ledger.Key] = []
+    failed: list[ledger.Key] = []
+    if run is not None:
+        now = timezone.now()
+        owner = ledger.run_owner(run)
+        ledger.settle_found(tenant_id=run.tenant_id, keys=plan.found, now=now)
+        entries = [
+            ledger.Entry(p.employee_code, plan.target_date, PUNCH_FIELD[p.code].value, p.time)
+            for p in plan.to_post
+        ]
+        held = ledger.reserve(
+            tenant_id=run.tenant_id,
+            entries=entries,
+            owner=owner,
+            run_id=run.pk,
+            now=now,
+            retake=(PunchLedger.State.FAILED, PunchLedger.State.UNKNOWN),
+        )
+        to_post = [p for p, e in zip(plan.to_post, entries, strict=True) if e.key in held]
+        outcome.skipped += len(plan.to_post) - len(to_post)
+        outcome.achieved += len(plan.to_post) - len(to_post)
+
+    def key_of(punch: Punch) -> ledger.Key:
+        return (punch.employee_code, plan.target_date, PUNCH_FIELD[punch.code].value)
+
     for problem in plan.problems:
         outcome.add_error(
             employee_code=problem.employee_code,
@@ -242,10 +294,11 @@ def post_punches(
         )
 
     workers = kot.limiter.max_concurrency
-    for punch, exc in each_in_parallel(post, plan.to_post, beat=beat, workers=workers):
+    for punch, exc in each_in_parallel(post, to_post, beat=beat, workers=workers):
         if exc is None:
             outcome.created += 1
             outcome.achieved += 1
+            posted.append(key_of(punch))
             continue
         name = PUNCH_NAMES[punch.code]
         if isinstance(exc, RequestTimeout):
@@ -253,7 +306,9 @@ def post_punches(
             if landed:
                 outcome.created += 1
                 outcome.achieved += 1
+                posted.append(key_of(punch))
                 continue
+            (unknown if landed is None else failed).append(key_of(punch))
             message = (
                 f"従業員コード:{punch.employee_code} の{name}打刻でKING OF TIMEから応答が"
                 "ありませんでした。"
@@ -264,6 +319,7 @@ def post_punches(
                 )
             )
         else:
+            failed.append(key_of(punch))
             message = (
                 f"従業員コード:{punch.employee_code} の{name}打刻に失敗しました。{exc.message}"
             )
@@ -274,6 +330,14 @@ def post_punches(
             code=exc.code,
             message=message,
         )
+    if run is not None:
+        now = timezone.now()
+        for keys, state in (
+            (posted, PunchLedger.State.POSTED),
+            (unknown, PunchLedger.State.UNKNOWN),
+            (failed, PunchLedger.State.FAILED),
+        ):
+            ledger.mark(tenant_id=run.tenant_id, owner=owner, keys=keys, state=state, now=now)
     outcome.message = (
         f"{plan.target_date:%Y年%m月%d日}: 認証レコードのある従業員{plan.employees_seen}人、"
         f"打刻登録{outcome.created} 登録済み{outcome.skipped} 失敗{len(outcome.errors)}"
@@ -310,6 +374,7 @@ def sync_attendance(
     guard: Callable[[], None] = lambda: None,
 ) -> Outcome:
     """Execute an attendance run's work and return its outcome (the caller records it)."""
+    ledger.expire_stale(tenant_id=run.tenant_id, now=timezone.now())
     plan = plan_attendance(
         kot=kot,
         senselink=senselink,
@@ -317,5 +382,6 @@ def sync_attendance(
         mode=setting.attendance_mode,
         only=rerun_scope(run),
         beat=beat,
+        ledger_rows=ledger.rows_of_day(tenant_id=run.tenant_id, working_date=run.target_date),
     )
-    return post_punches(kot=kot, plan=plan, beat=beat, guard=guard)
+    return post_punches(kot=kot, plan=plan, beat=beat, guard=guard, run=run)

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from .. import queue
 from ..models import ConnectSetting, SyncRun, Tenant
-from . import heartbeats
+from . import heartbeats, realtime
 from .runs import end_run, resume_lost_run
 from .schedules import JST, latest_slot, target_date_for
 from .windows import window_end, window_wait_message
@@ -64,12 +64,13 @@ class DispatchReport:
     missed: int = 0
     reaped: int = 0
     enqueued: int = 0
+    realtime: str = ""  # the real-time tick's report (services/realtime.py)
 
     def __str__(self) -> str:
         return (
             f"scheduled={self.scheduled} missed={self.missed} "
-            f"reaped={self.reaped} enqueued={self.enqueued}"
-        )
+            f"reaped={self.reaped} enqueued={self.enqueued} {self.realtime}"
+        ).strip()
 
 
 def dispatch(*, now: datetime | None = None) -> DispatchReport:
@@ -82,6 +83,7 @@ def dispatch(*, now: datetime | None = None) -> DispatchReport:
     beat(now=now)
     report.reaped = reap_dead_runs(now=now)
     report.enqueued = queue.hand_out_due_runs(now=now)
+    report.realtime = str(realtime.tick(now=now))
     log.info("dispatch %s", report)
     return report
 

@@ -177,11 +177,9 @@ def _note_alive(*, setting_id: int, now: datetime) -> None:
 
 def wake(setting_id: int) -> bool:
     """Ask realtime for an immediate poll of the setting's tenant (coalesced there)."""
-    try:
-        from . import realtime  # type: ignore[attr-defined]
-    except ImportError:  # realtime not installed in this build
-        return False
-    return bool(realtime.wake(setting_id, reason="push"))
+    from . import realtime  # imported here: realtime calls back into this module after a poll
+
+    return realtime.wake(setting_id, reason="push")
 
 
 # --- stopped detection --------------------------------------------------------------------------

@@ -19,7 +19,7 @@ def fill_push_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0004_fence_resumes"),
+        ("integrations", "0005_realtime_ledger"),
     ]
 
     operations = [
