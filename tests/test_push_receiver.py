@@ -189,3 +189,17 @@ def test_regenerating_the_token_retires_the_old_path(acme, woken):
     client = Client()
     assert client.post(old_path, data=body(), content_type="application/json").status_code == 404
     assert client.post(new_path, data=body(), content_type="application/json").status_code == 200
+
+
+def test_a_failure_while_storing_answers_200_and_logs_no_token(acme, woken, monkeypatch, caplog):
+    """A 500 would stop SenseLink's every later push: the next interval poll is the net."""
+    from django.db import OperationalError
+
+    def locked(**kwargs):
+        raise OperationalError(f"database is locked ({kwargs['token']})")
+
+    monkeypatch.setattr(push, "receive_push", locked)
+    response = post(Client(raise_request_exception=False), acme, body())
+    assert response.status_code == 200
+    assert "push receiver failed (OperationalError" in caplog.text
+    assert acme.push_token not in caplog.text
