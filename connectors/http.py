@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from urllib3.exceptions import NewConnectionError
 
+from connectors import transport
 from connectors.errors import (
     ConfigurationError,
     ConnectorError,
@@ -127,6 +128,8 @@ class HttpClient:
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
         write_guard: Callable[[], None] | None = None,
+        deadline: float = transport.DEFAULT_DEADLINE_SECONDS,
+        max_body_bytes: int = transport.DEFAULT_MAX_BODY_BYTES,
     ) -> None:
         self.base_url = base_url
         self.timeout = timeout
@@ -134,6 +137,12 @@ class HttpClient:
         self.backoff = backoff
         self.max_backoff = max_backoff
         self.session = session or requests.Session()
+        # Every call: an overall deadline, a bounded (decompressed) body, pinned addresses.
+        self.deadline = float(deadline)
+        self.max_body_bytes = int(max_body_bytes)
+        self.adapter = transport.BoundedAdapter(deadline=deadline, max_body_bytes=max_body_bytes)
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
         self.calls: Counter[str] = Counter()
         self.log = logging.getLogger(f"connectors.{self.service}")
         self._sleep = sleep
@@ -251,13 +260,18 @@ class HttpClient:
                 detail=f"empty body, HTTP {response.status_code}",
             )
         try:
-            value = response.json()
-        except ValueError:
-            kind = "HTML" if text[:1] == b"<" else "non-JSON"
+            value = transport.parse_json(response.content)
+        except transport.JsonLimitError as exc:
+            reason = _JSON_REASONS.get(exc.kind, "JSONではありません")
+            if exc.kind == "syntax":
+                kind = "HTML" if text[:1] == b"<" else "non-JSON"
+                detail = f"{kind} body, HTTP {response.status_code}"
+            else:
+                detail = f"{exc}, HTTP {response.status_code}"
             raise ResponseFormatError(
-                f"{self.display_name}の応答を読み取れませんでした(JSONではありません)。",
+                f"{self.display_name}の応答を読み取れませんでした({reason})。",
                 service=self.service,
-                detail=f"{kind} body, HTTP {response.status_code}",
+                detail=detail,
             ) from None
         response._connector_json = value  # type: ignore[attr-defined]
         return value
@@ -368,6 +382,29 @@ class HttpClient:
         write = method not in SAFE_METHODS
         host = self._host_label()
         name = type(exc).__name__
+        if isinstance(exc, transport.DeadlineExceeded):
+            return RequestTimeout(
+                f"{self.display_name}({host})からの応答が{self.deadline:g}秒以内に"
+                "完了しなかったため、中断しました(タイムアウト)。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"overall deadline ({self.deadline:g} s) on {label}",
+            )
+        if isinstance(exc, transport.BodyTooLarge):
+            return ResponseFormatError(
+                f"{self.display_name}の応答が大きすぎるため、読み込みを中止しました"
+                f"(上限 {_megabytes(exc.limit)})。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"body over {exc.limit} bytes on {label}",
+            )
+        if isinstance(exc, transport.BadContentEncoding):
+            return ResponseFormatError(
+                f"{self.display_name}の応答を読み取れませんでした(圧縮形式が正しくありません)。",
+                service=self.service,
+                may_have_landed=write,
+                detail=f"{exc} on {label}",
+            )
         if isinstance(exc, requests.ConnectTimeout):
             return RequestTimeout(
                 f"{self.display_name}({host})への接続がタイムアウトしました。"
@@ -465,6 +502,16 @@ class HttpClient:
 
 
 _MISSING = object()
+_JSON_REASONS = {
+    "syntax": "JSONではありません",
+    "encoding": "文字コードがUTF-8ではありません",
+    "depth": "入れ子が深すぎます",
+    "values": "項目数が多すぎます",
+}
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):g} MB"
 
 
 def _connection_not_made(exc: BaseException) -> bool:

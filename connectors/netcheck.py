@@ -41,11 +41,13 @@ def check_senselink_url(
     *,
     allow_private_hosts: bool = False,
     resolve: Callable[[str], list[str]] | None = None,
-) -> None:
+) -> list[str]:
     """Raise UnsafeUrlError unless ``url`` is an https URL whose host is public.
 
-    With ``allow_private_hosts`` (development, sandbox) http and private addresses are allowed,
-    but credentials in the URL are still refused.
+    Returns the addresses that were checked, for the connection to use (so the host is not
+    resolved a second time: DNS rebinding); an empty list with ``allow_private_hosts``
+    (development, sandbox), where http and private addresses are allowed, but credentials in
+    the URL are still refused.
     """
     if not isinstance(url, str) or not url.strip():
         raise UnsafeUrlError("URLを入力してください。")
@@ -66,7 +68,7 @@ def check_senselink_url(
     if not host:
         raise UnsafeUrlError("URLにホスト名がありません。")
     if allow_private_hosts:
-        return
+        return []
 
     literal = _literal_ip(host)
     if literal is None and _looks_numeric(host):
@@ -85,6 +87,7 @@ def check_senselink_url(
                 f"このURLのホスト({host})は{reason}を指しているため使用できません。"
                 "インターネット上のSenseLinkのURLを指定してください。"
             )
+    return [str(address) for address in addresses]
 
 
 def _literal_ip(host: str) -> IPAddress | None:

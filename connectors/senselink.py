@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from connectors import transport
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -265,7 +266,7 @@ class SenseLinkClient(HttpClient):
             data = data.get("version", data.get("server_version", data.get("edition")))
         if data is None or isinstance(data, (dict, list)):
             raise self._format_error("server version: no version in data")
-        return str(data)
+        return transport.cut(self.redact(str(data)), 64)  # shown to people: one short line
 
     def iter_persons(self, *, page_size: int = MAX_PAGE_SIZE) -> Iterator[SlPerson]:
         """Every registrant (type 1), page by page, each once (see ``_pages``)."""
@@ -498,7 +499,7 @@ class SenseLinkClient(HttpClient):
             if self._monotonic() < self._host_checked_until:
                 return
             try:
-                check_senselink_url(
+                checked = check_senselink_url(
                     self.url, allow_private_hosts=self._allow_private_hosts, resolve=self._resolve
                 )
             except UnsafeUrlError as exc:
@@ -514,6 +515,8 @@ class SenseLinkClient(HttpClient):
                     code="bad_url",
                     detail=f"URL check failed before {endpoint}",
                 ) from None
+            # Connect to exactly the addresses just checked: no second resolution.
+            self.adapter.pin(urlsplit(self.url).hostname or "", checked)
             self._host_checked_until = self._monotonic() + HOST_CHECK_TTL
 
     def _classify(self, response: requests.Response) -> ConnectorError | None:
@@ -548,7 +551,7 @@ class SenseLinkClient(HttpClient):
             return self._format_error(f"HTTP {status}: envelope code is not a number")
         if remote_code == 200 and 200 <= status < 300:
             return None
-        remote_message = self.redact(str(body.get("message") or ""))[:300]
+        remote_message = transport.cut(self.redact(str(body.get("message") or "")), 300)
         detail = f"HTTP {status}, code {remote_code}, message {remote_message!r}"
         if remote_code == PARAM_INVALID:
             return ApiError(

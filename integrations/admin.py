@@ -32,6 +32,7 @@ from django.utils.decorators import method_decorator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
 from .admin_filters import (
@@ -41,8 +42,10 @@ from .admin_filters import (
     PushStoppedFilter,
     TenantFilter,
 )
+from .forms import WriteOnlySecretsMixin, secret_field
 from .models import (
     ConnectSetting,
+    PunchLedger,
     PushReceiver,
     SyncError,
     SyncRun,
@@ -52,9 +55,11 @@ from .models import (
 )
 from .services import push
 from .services.connection_test import check_connections
+from .services.realtime import realtime_polled_at
 from .services.reruns import rerun
 from .services.runs import RunRefused, describe, request_run
 from .services.schedules import schedule_summary
+from .validators import validate_target_date
 
 JST = ZoneInfo("Asia/Tokyo")
 TRIGGER_PERMISSION = "integrations.add_syncrun"
@@ -66,6 +71,7 @@ STATUS_COLOURS = {
     SyncRun.Status.PARTIAL: "#e08a00",
     SyncRun.Status.FAILURE: "#c62828",
     SyncRun.Status.RUNNING: "#1565c0",
+    SyncRun.Status.COLLECTING: "#1565c0",
     SyncRun.Status.QUEUED: "#757575",
     SyncRun.Status.WAITING: "#757575",
 }
@@ -135,13 +141,10 @@ SECRET_HELP = _(
 )
 
 
-def secret_input(label) -> forms.CharField:
-    return forms.CharField(
-        label=label,
-        required=False,
-        help_text=SECRET_HELP,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
+# The admin's secret inputs (the inline's carry its prefix): never in an error report.
+SECRET_POST_FIELDS = sensitive_post_parameters(
+    "kot_access_token", "connect_settings-0-app_secret", "connect_settings-__prefix__-app_secret"
+)
 
 
 class TenantForm(forms.ModelForm):
@@ -151,16 +154,16 @@ class TenantForm(forms.ModelForm):
         exclude = ["kot_access_token"]  # noqa: DJ006
 
 
-class TenantSecretsForm(TenantForm):
+class TenantSecretsForm(WriteOnlySecretsMixin, forms.ModelForm):
     """The superuser's form: may replace the KOT token; an empty input keeps the stored one."""
 
+    secret_fields = ("kot_access_token",)
     # Labelled like the model field, so the history says "KING OF TIME アクセストークン を変更".
-    new_kot_access_token = secret_input(_("KING OF TIME アクセストークン"))
+    kot_access_token = secret_field(_("KING OF TIME アクセストークン"), help_text=SECRET_HELP)
 
-    def save(self, commit=True):
-        if self.cleaned_data.get("new_kot_access_token"):
-            self.instance.kot_access_token = self.cleaned_data["new_kot_access_token"]
-        return super().save(commit)
+    class Meta:
+        model = Tenant
+        fields = ["kot_access_token"]  # the admin adds its fieldsets' fields
 
 
 class ConnectSettingForm(forms.ModelForm):
@@ -169,19 +172,19 @@ class ConnectSettingForm(forms.ModelForm):
         exclude = ["app_secret"]  # noqa: DJ006
 
 
-class ConnectSettingSecretsForm(ConnectSettingForm):
+class ConnectSettingSecretsForm(WriteOnlySecretsMixin, forms.ModelForm):
     """The superuser's form: may replace the App Secret; an empty input keeps the stored one."""
 
-    new_app_secret = secret_input(_("Appシークレット"))
+    secret_fields = ("app_secret",)
+    app_secret = secret_field(_("Appシークレット"), help_text=SECRET_HELP)
 
-    def save(self, commit=True):
-        if self.cleaned_data.get("new_app_secret"):
-            self.instance.app_secret = self.cleaned_data["new_app_secret"]
-        return super().save(commit)
+    class Meta:
+        model = ConnectSetting
+        fields = ["app_secret"]  # the admin adds its fieldsets' fields
 
 
 class AttendanceRunForm(forms.Form):
-    target_date = forms.DateField(label=_("対象日"))
+    target_date = forms.DateField(label=_("対象日"), validators=[validate_target_date])
 
 
 # --- Tenants ----------------------------------------------------------------------------------
@@ -193,11 +196,17 @@ class ConnectSettingInline(admin.StackedInline):
     extra = 1
     max_num = 1  # one connector (SenseLink) today
     can_delete = False
-    readonly_fields = ["app_secret_status", "push_url", "push_state", "updated_at"]
+    readonly_fields = [
+        "app_secret_status",
+        "realtime_polled",
+        "push_url",
+        "push_state",
+        "updated_at",
+    ]
     fieldsets = [
         (
             _("SenseLinkの情報"),
-            {"fields": ["senselink_url", "app_key", "app_secret_status", "new_app_secret"]},
+            {"fields": ["senselink_url", "app_key", "app_secret_status", "app_secret"]},
         ),
         (
             _("勤怠連携 設定"),
@@ -209,6 +218,13 @@ class ConnectSettingInline(admin.StackedInline):
                     "attendance_target_day",
                     "attendance_paused",
                 ]
+            },
+        ),
+        (
+            _("リアルタイム出勤連携"),
+            {
+                "fields": ["realtime_clock_in", "realtime_interval_minutes", "realtime_polled"],
+                "description": _("出勤は数分以内に、退勤は翌日の勤怠連携で打刻されます"),
             },
         ),
         (
@@ -255,6 +271,13 @@ class ConnectSettingInline(admin.StackedInline):
         (None, {"fields": ["updated_at"]}),
     ]
 
+    @admin.display(description=_("最終確認日時"))
+    def realtime_polled(self, obj):
+        polled = realtime_polled_at(obj) if obj and obj.pk else None
+        if polled is None:
+            return "-"
+        return f"{timezone.localtime(polled):%Y-%m-%d %H:%M:%S}"
+
     @admin.display(description=_("受信URL"))
     def push_url(self, obj):
         return push.push_url(obj) if obj and obj.pk else "-"
@@ -288,11 +311,20 @@ class ConnectSettingInline(admin.StackedInline):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return self.fieldsets
-        return without_fields(self.fieldsets, {"new_app_secret"})
+        return without_fields(self.fieldsets, {"app_secret"})
+
+    def get_readonly_fields(self, request, obj=None):
+        # Where a tenant's data goes (the URL) and the secrets: superusers only. The サポート
+        # group looks and presses buttons; it cannot send data or signatures elsewhere.
+        if request.user.is_superuser:
+            return self.readonly_fields
+        return [*self.readonly_fields, "senselink_url"]
 
     def get_formset(self, request, obj=None, **kwargs):
         if request.user.is_superuser:
+            # The admin would also exclude the base form's Meta.exclude (the secret).
             kwargs["form"] = ConnectSettingSecretsForm
+            kwargs["exclude"] = list(self.get_readonly_fields(request, obj))
         return super().get_formset(request, obj, **kwargs)
 
 
@@ -315,7 +347,7 @@ class TenantAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "subscription_status", "created_at"]}),
         (
             _("KING OF TIMEの情報"),
-            {"fields": ["kot_access_token_status", "new_kot_access_token"]},
+            {"fields": ["kot_access_token_status", "kot_access_token"]},
         ),
         (_("通知"), {"fields": ["contact_email", "notify_contact", "notify_support"]}),
     ]
@@ -359,11 +391,13 @@ class TenantAdmin(admin.ModelAdmin):
     def get_fieldsets(self, request, obj=None):
         if request.user.is_superuser:
             return self.fieldsets
-        return without_fields(self.fieldsets, {"new_kot_access_token"})
+        return without_fields(self.fieldsets, {"kot_access_token"})
 
     def get_form(self, request, obj=None, **kwargs):
         if request.user.is_superuser:
+            # The admin would also exclude the base form's Meta.exclude (the secret).
             kwargs["form"] = TenantSecretsForm
+            kwargs["exclude"] = list(self.get_readonly_fields(request, obj))
         return super().get_form(request, obj, **kwargs)
 
     @admin.display(description=_("KING OF TIME アクセストークン(登録状況)"))
@@ -422,6 +456,10 @@ class TenantAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
+    @method_decorator(SECRET_POST_FIELDS)
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = {
             **(extra_context or {}),
@@ -447,6 +485,7 @@ class TenantAdmin(admin.ModelAdmin):
         )
 
     @method_decorator(require_POST)
+    @method_decorator(sensitive_variables())
     def connection_test_view(self, request, object_id):
         tenant = self._button_tenant(request, object_id)
         setting = tenant.senselink_settings[0] if tenant.senselink_settings else None
@@ -501,8 +540,15 @@ class TenantAdmin(admin.ModelAdmin):
         if kind == SyncRun.Kind.ATTENDANCE:
             form = AttendanceRunForm(request.POST)
             if not form.is_valid():
+                problems = [
+                    str(error.message)
+                    for error in form.errors.as_data().get("target_date", [])
+                    if error.code == "date_out_of_range"
+                ]
                 self.message_user(
-                    request, "勤怠連携の対象日を正しく入力してください。", messages.ERROR
+                    request,
+                    " ".join(["勤怠連携の対象日を正しく入力してください。", *problems]),
+                    messages.ERROR,
                 )
                 return self._back(tenant)
             target_date = form.cleaned_data["target_date"]
@@ -657,8 +703,10 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         condition = (
             Q(tenant__name__icontains=term) | Q(tenant__slug__icontains=term) | Q(Exists(by_error))
         )
-        if term.removeprefix("#").isdigit():
-            condition |= Q(pk=int(term.removeprefix("#")))
+        number = term.removeprefix("#")
+        # ASCII digits only ("²".isdigit() is true but int() refuses it), and within a bigint.
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            condition |= Q(pk=int(number))
         return queryset.filter(condition), False
 
     @admin.display(description=_("テナント"), ordering="tenant__name")
@@ -805,10 +853,14 @@ class SyncRunAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         """FAILURE and PARTIAL runs registered on one JST day (today unless ?date=)."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        form = forms.DateField(required=False)
+        form = forms.DateField(required=False, validators=[validate_target_date])
         try:
             day = form.clean(request.GET.get("date")) or jst_today()
-        except forms.ValidationError:
+        except forms.ValidationError as exc:
+            # A typed or crafted ?date= (9999-12-31, "x") is said, and today is shown instead.
+            self.message_user(
+                request, " ".join(["日付を正しく指定してください。", *exc.messages]), messages.ERROR
+            )
             day = jst_today()
         start = datetime.combine(day, time.min, tzinfo=JST)
         first_error = SyncError.objects.filter(run=OuterRef("pk")).order_by("id")
@@ -897,3 +949,34 @@ class TermsConsentAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ["user", "tenant"]
     list_filter = ["version"]
     search_fields = ["user__username", "tenant__name", "tenant__slug"]
+
+
+@admin.register(PunchLedger)
+class PunchLedgerAdmin(admin.ModelAdmin):
+    """The punch ledger (read-only): what was sent to KOT, and what is still to be confirmed."""
+
+    list_display = [
+        "tenant",
+        "employee_code",
+        "working_date",
+        "punch",
+        "state",
+        "punch_time",
+        "sent_at",
+        "settled_at",
+        "run",
+    ]
+    list_filter = ["state", "punch", TenantFilter]
+    list_select_related = ["tenant", "run"]
+    search_fields = ["employee_code", "tenant__slug"]
+    date_hierarchy = "working_date"
+    list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

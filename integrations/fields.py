@@ -7,11 +7,35 @@ wrong (and a later save encrypts it twice). These fields raise instead, so a wro
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from functools import lru_cache
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
+from django.db import models
 from encrypted_model_fields.fields import EncryptedTextField
+
+MARKER = "…"
+
+
+def fit(value: str, max_length: int) -> str:
+    """``value`` cut to ``max_length`` characters, ending with "…" when it was cut."""
+    if len(value) <= max_length:
+        return value
+    return value[: max_length - len(MARKER)] + MARKER
+
+
+class FittedCharField(models.CharField):
+    """A CharField for strings from upstream (a KOT code, a SenseLink job number): a value
+    longer than the column is stored cut with "…" instead of failing the whole write
+    (PostgreSQL refuses it with DataError; SQLite never checks). Applies to save, bulk_create
+    and update alike."""
+
+    def get_db_prep_save(self, value, connection):
+        if isinstance(value, str) and self.max_length is not None:
+            value = fit(value, self.max_length)
+        return super().get_db_prep_save(value, connection)
 
 
 class SecretDecryptionError(Exception):
@@ -37,6 +61,24 @@ def encrypt(value: str) -> str:
 
 def decrypt(token: str) -> str:
     return crypter().decrypt(token.encode("ascii")).decode("utf-8")
+
+
+def secret_digest(value: str) -> str:
+    """A keyed hash (HMAC-SHA256) of a secret, to find equal secrets without decrypting them.
+
+    Fernet ciphertexts of one value differ every time, so equality needs this. The key is derived
+    from the first FIELD_ENCRYPTION_KEY (never stored): ``reencrypt_secrets`` refreshes the
+    digests when that key changes. Empty for an empty secret.
+    """
+    if not value:
+        return ""
+    key = hashlib.sha256(b"portal secret digest|" + crypter_key().encode("ascii")).digest()
+    return hmac.new(key, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def crypter_key() -> str:
+    keys = settings.FIELD_ENCRYPTION_KEY
+    return keys if isinstance(keys, str) else keys[0]
 
 
 class SecretField(EncryptedTextField):

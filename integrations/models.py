@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from .fields import SecretField
+from .fields import FittedCharField, SecretField, secret_digest
 from .validators import forbidden_hours, validate_person_group_ids, validate_senselink_url
 
 HOURS = [(h, f"{h}") for h in range(24)]
@@ -44,6 +44,11 @@ class Tenant(models.Model):
         default=Subscription.NOT_SUBSCRIBED,
     )
     kot_access_token = SecretField(_("KING OF TIME アクセストークン"), blank=True, default="")
+    # A keyed hash of the token (fields.secret_digest), kept by save(): one KOT token, one
+    # tenant (two tenants with one token would post every punch twice), checked in clean().
+    kot_token_digest = models.CharField(
+        max_length=64, blank=True, default="", editable=False, db_index=True
+    )
     contact_email = models.EmailField(_("連絡先メールアドレス"), blank=True, default="")
     notify_contact = models.BooleanField(_("失敗時に連絡先へ通知"), default=True)
     notify_support = models.BooleanField(_("失敗時にサポートへ通知"), default=True)
@@ -56,6 +61,50 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # The digest follows the token wherever it is set (forms, admin, scripts).
+        self.kot_token_digest = secret_digest(self.kot_access_token)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "kot_access_token" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "kot_token_digest"}
+        super().save(*args, **kwargs)
+        self._stored_kot_token = self.kot_access_token
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What was stored, so clean() checks the token only when it changes.
+        instance._stored_kot_token = instance.__dict__.get("kot_access_token")
+        return instance
+
+    def kot_token_problem(self, token: str) -> str | None:
+        """Why ``token`` cannot be this tenant's (another tenant holds it), or None.
+
+        Compared by keyed digest, never by ciphertext. The message names neither the token nor
+        the other tenant: a tenant must learn neither.
+        """
+        if not token:
+            return None
+        taken = Tenant.objects.filter(kot_token_digest=secret_digest(token))
+        if self.pk:
+            taken = taken.exclude(pk=self.pk)
+        if not taken.exists():
+            return None
+        return str(
+            _(
+                "このアクセストークンは登録できません。KING OF TIMEで発行した、この会社専用の"
+                "アクセストークンを入力してください。"
+            )
+        )
+
+    def clean(self) -> None:
+        # One KOT token, one tenant (two would post every punch twice); checked when it changes.
+        token = self.kot_access_token
+        if token and token != getattr(self, "_stored_kot_token", None):
+            problem = self.kot_token_problem(token)
+            if problem:
+                raise ValidationError({"kot_access_token": problem}, code="kot_token_taken")
 
     @property
     def is_active(self) -> bool:
@@ -271,10 +320,45 @@ class ConnectSetting(models.Model):
     def __str__(self) -> str:
         return f"{self.tenant} / {self.get_connector_display()}"
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        # What was stored, so clean() sees a changed URL and whether a secret came with it.
+        instance._stored = {
+            name: instance.__dict__.get(name) for name in ("senselink_url", "app_secret")
+        }
+        instance.entered_secrets = set()
+        return instance
+
+    def enter_app_secret(self, value: str) -> None:
+        """Set the App Secret as typed in this change (it may equal the stored one)."""
+        self.app_secret = value
+        self.entered_secrets = {*getattr(self, "entered_secrets", set()), "app_secret"}
+
+    def url_change_without_secret(self) -> bool:
+        """Whether this change points a stored secret at another SenseLink URL.
+
+        The stored secret signs requests only to the URL it was saved with: a new URL needs the
+        secret typed in the same change, so nobody who can edit the URL (a tenant session, a
+        support account, a script) can send valid signatures to a server of their choosing.
+        """
+        stored = getattr(self, "_stored", None)
+        if not self.pk or not stored or not stored["app_secret"]:
+            return False
+        if self.senselink_url.strip() == (stored["senselink_url"] or "").strip():
+            return False
+        entered = "app_secret" in getattr(self, "entered_secrets", set())
+        return not entered and self.app_secret == stored["app_secret"]
+
     def clean(self) -> None:
         # A schedule must not start inside KOT's API-forbidden windows (SPEC 5): refused here,
         # so the admin, the tenant form and scripts share one rule.
         errors = {}
+        if self.url_change_without_secret():
+            errors["app_secret"] = _(
+                "SenseLink URLを変更する場合は、Appシークレットも入力してください"
+                "(登録済みのAppシークレットは、登録済みのURLにだけ使います)。"
+            )
         message = _(
             "KING OF TIMEのAPI利用禁止時間帯(08:30〜10:00、17:30〜18:30)にかかる%(hour)s時は選べません。"
         )
@@ -474,12 +558,14 @@ class SyncError(models.Model):
     run = models.ForeignKey(
         SyncRun, on_delete=models.CASCADE, related_name="errors", verbose_name=_("連携ログ")
     )
-    employee_code = models.CharField(_("従業員コード"), max_length=64, blank=True, default="")
+    # Upstream strings (a KOT code, a SenseLink job number, an error code) of any length fit:
+    # longer ones are stored cut with "…" (fields.FittedCharField).
+    employee_code = FittedCharField(_("従業員コード"), max_length=64, blank=True, default="")
     target_date = models.DateField(_("対象日"), null=True, blank=True)
     punch = models.CharField(
         _("打刻"), max_length=20, choices=Punch.choices, blank=True, default=""
     )
-    code = models.CharField(_("エラーコード"), max_length=64)
+    code = FittedCharField(_("エラーコード"), max_length=64)
     severity = models.CharField(
         _("重要度"), max_length=10, choices=Severity.choices, default=Severity.ERROR
     )

@@ -2,8 +2,36 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+EARLIEST_TARGET_DATE = date(2000, 1, 1)
+
+
+def latest_target_date() -> date:
+    """Tomorrow in Japan: the last day a person may ask a sync or a page about."""
+    return timezone.now().astimezone(ZoneInfo("Asia/Tokyo")).date() + timedelta(days=1)
+
+
+def target_date_problem(value: date) -> str | None:
+    """Why a date typed by a person is out of range (2000-01-01 to tomorrow, JST), or None."""
+    if EARLIEST_TARGET_DATE <= value <= latest_target_date():
+        return None
+    return (
+        f"日付は{EARLIEST_TARGET_DATE:%Y-%m-%d}から{latest_target_date():%Y-%m-%d}までの間で"
+        "指定してください。"
+    )
+
+
+def validate_target_date(value: date) -> None:
+    """Refuse dates outside 2000-01-01..tomorrow (JST): forms, admin views and commands."""
+    problem = target_date_problem(value)
+    if problem:
+        raise ValidationError(problem, code="date_out_of_range")
 
 
 def validate_senselink_url(value: str) -> None:

@@ -21,6 +21,12 @@ class PortalAdminSite(admin.AdminSite):
         def guarded(request, *args, **kwargs):
             if request.user.is_authenticated and not request.user.is_staff:
                 raise PermissionDenied
+            if any("\x00" in value for values in request.GET.lists() for value in values[1]):
+                # Search and filters take any Unicode; NUL alone PostgreSQL refuses in a string.
+                query = request.GET.copy()
+                for key, values in query.lists():
+                    query.setlist(key, [value.replace("\x00", "") for value in values])
+                request.GET = query
             return inner(request, *args, **kwargs)
 
         return update_wrapper(guarded, view)

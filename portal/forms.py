@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.contrib.auth import authenticate
+from django.contrib.auth.forms import PasswordChangeForm
 from django.db import transaction
 from django.utils import timezone
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
 
+from integrations.forms import WriteOnlySecretsMixin, secret_field
 from integrations.models import ConnectSetting, SyncRun, Tenant
-from integrations.validators import parse_person_group_ids
+from integrations.validators import parse_person_group_ids, validate_target_date
 
 
 class TermsForm(forms.Form):
@@ -20,38 +25,49 @@ class TermsForm(forms.Form):
     )
 
 
-class SecretInput(forms.PasswordInput):
-    """A password box that never renders a value back and keeps browsers from autofilling it."""
+class ThrottledPasswordChangeForm(PasswordChangeForm):
+    """パスワード変更, throttled like the login: the old password is checked through
+    ``authenticate`` so django-axes counts each wrong one and locks the account+address out
+    after ``AXES_FAILURE_LIMIT`` (the middleware then answers the lock-out page)."""
 
-    def __init__(self, attrs=None):
-        super().__init__(
-            attrs={"autocomplete": "new-password", **(attrs or {})}, render_value=False
-        )
+    def __init__(self, user, *args, request=None, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.request = request
+
+    def clean_old_password(self):
+        old_password = self.cleaned_data["old_password"]
+        username = self.user.get_username()
+        checked = authenticate(self.request, username=username, password=old_password)
+        if checked is None or checked.pk != self.user.pk:
+            raise forms.ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password
 
 
-class ConnectSettingForm(forms.ModelForm):
+class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
     """連携設定: the tenant's ConnectSetting plus the tenant's KOT token, saved together.
 
-    Secrets are write-only: an empty input keeps the stored value.
+    Secrets are write-only (integrations.forms): an empty input keeps the stored value.
     """
 
-    kot_access_token = forms.CharField(
-        label=_("アクセストークン"), required=False, strip=True, widget=SecretInput()
-    )
-    app_secret = forms.CharField(
-        label=_("Appシークレット"), required=False, strip=True, widget=SecretInput()
-    )
+    secret_fields = ("app_secret",)
+    kot_access_token = secret_field(_("アクセストークン"))
+    app_secret = secret_field(_("Appシークレット"))
 
     class Meta:
         model = ConnectSetting
         fields = [
             "senselink_url",
             "app_key",
+            "app_secret",
             "attendance_mode",
             "attendance_trigger",
             "attendance_hour",
             "attendance_target_day",
             "attendance_paused",
+            "realtime_clock_in",
+            "realtime_interval_minutes",
             "employee_trigger",
             "employee_interval",
             "employee_day",
@@ -72,6 +88,8 @@ class ConnectSettingForm(forms.ModelForm):
             "attendance_hour": _("毎日"),
             "attendance_target_day": _("取得する認証レコード"),
             "attendance_paused": _("スケジュール実行を一時停止する"),
+            "realtime_clock_in": _("リアルタイム出勤連携を使う"),
+            "realtime_interval_minutes": _("確認間隔(分)"),
             "employee_trigger": _("連携タイミング"),
             "employee_interval": _("実行間隔"),
             "employee_day": _("実行日"),
@@ -104,6 +122,15 @@ class ConnectSettingForm(forms.ModelForm):
         self.fields["app_key"].required = True
         self.fields["attendance_hour"].widget.attrs["aria-describedby"] = "hour-rule"
         self.fields["employee_hour"].widget.attrs["aria-describedby"] = "hour-rule"
+        # Optional: a form without it (an older page still open) keeps the saved interval.
+        self.fields["realtime_interval_minutes"].required = False
+        self.fields["realtime_clock_in"].widget.attrs["aria-describedby"] = "realtime-rule"
+
+    def clean_realtime_interval_minutes(self) -> int:
+        value = self.cleaned_data.get("realtime_interval_minutes")
+        if value is None:
+            return self.instance.realtime_interval_minutes or 5
+        return value
 
     @property
     def has_token(self) -> bool:
@@ -117,6 +144,15 @@ class ConnectSettingForm(forms.ModelForm):
         value = self.cleaned_data["app_secret"]
         if not value and not self.has_app_secret:
             raise forms.ValidationError(_("Appシークレットを入力してください。"), code="required")
+        return value
+
+    @method_decorator(sensitive_variables())
+    def clean_kot_access_token(self) -> str:
+        value = self.cleaned_data["kot_access_token"]
+        if value and value != self.tenant.kot_access_token:
+            problem = self.tenant.kot_token_problem(value)
+            if problem:
+                raise forms.ValidationError(problem, code="kot_token_taken")
         return value
 
     def clean_person_group_ids(self) -> str:
@@ -148,8 +184,6 @@ class ConnectSettingForm(forms.ModelForm):
         """Save the setting and the tenant's token in one transaction (nothing saved half)."""
         setting = super().save(commit=False)
         setting.tenant = self.tenant
-        if self.cleaned_data.get("app_secret"):
-            setting.app_secret = self.cleaned_data["app_secret"]
         token = self.cleaned_data.get("kot_access_token")
         with transaction.atomic():
             setting.save()
@@ -158,13 +192,21 @@ class ConnectSettingForm(forms.ModelForm):
                 self.tenant.save(update_fields=["kot_access_token"])
         return setting
 
+    @method_decorator(sensitive_variables())
     def connection_values(self) -> dict[str, str]:
-        """What the connection test uses: the typed values, stored secrets for empty inputs."""
+        """What the connection test uses: the typed values, stored secrets for empty inputs.
+
+        The stored App Secret signs requests only to the saved URL: to test another URL, the
+        secret must be typed (else none is given and the test asks for it).
+        """
         data = self.data
-        stored_secret = self.instance.app_secret if self.instance.pk else ""
+        url = data.get("senselink_url", "").strip()
+        stored_secret = ""
+        if self.instance.pk and url == self.instance.senselink_url.strip():
+            stored_secret = self.instance.app_secret
         return {
             "token": data.get("kot_access_token", "").strip() or self.tenant.kot_access_token,
-            "url": data.get("senselink_url", "").strip(),
+            "url": url,
             "app_key": data.get("app_key", "").strip(),
             "app_secret": data.get("app_secret", "").strip() or stored_secret,
         }
@@ -183,6 +225,7 @@ class ManualRunForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+        validators=[validate_target_date],
     )
 
     def clean(self):
@@ -207,6 +250,7 @@ class PreviewForm(forms.Form):
         required=False,
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
         error_messages={"invalid": _("日付を正しく入力してください(例: 2026-11-24)。")},
+        validators=[validate_target_date],
     )
 
     def clean(self):

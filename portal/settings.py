@@ -24,7 +24,11 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 
 def _strict_bool(name: str, default: bool) -> bool:
-    """A boolean that refuses anything but an obvious yes or no (env.bool takes "maybe" as no)."""
+    """A boolean that refuses anything but an obvious yes or no (env.bool takes "maybe" as no).
+
+    Every boolean setting read from the environment goes through here: ``SECURE_COOKIES=ture``
+    stops start-up instead of silently turning secure cookies off.
+    """
     raw = env.str(name, default=str(default)).strip().lower()
     if raw not in _TRUE | _FALSE:
         raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
@@ -177,23 +181,28 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_SSL_REDIRECT = _strict_bool("SECURE_SSL_REDIRECT", not DEBUG)
 # A load balancer probes /healthz on the backend over plain HTTP: answer it, don't redirect.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
-SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = _strict_bool("SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-if env.bool("BEHIND_TLS_PROXY", default=False):
+if _strict_bool("BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Error reports (the DEBUG page, error mails) hide every secret, DEBUG on or off.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsExceptionReporterFilter"
 
 # django-axes: lock an account+address out after repeated failed logins (tenant and admin).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=0.5)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_ENABLED = env.bool("AXES_ENABLED", default=True)
+# The lock-out page, in Japanese (templates/lockout.html); 429 as before.
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_ENABLED = _strict_bool("AXES_ENABLED", True)
 # Behind a load balancer every request comes from the balancer's address: django-axes must read
 # the client's address from X-Forwarded-For, or one attacker locks an account out for everyone.
 # PROXY_COUNT = how many proxies in front of gunicorn append to X-Forwarded-For (an AWS ALB or
@@ -236,7 +245,7 @@ PUSH_STOPPED_GRACE_SECONDS = env.int("PUSH_STOPPED_GRACE_SECONDS", default=120)
 # Received push message ids are kept this long (duplicates come within seconds).
 PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
-SENSELINK_ALLOW_PRIVATE_HOSTS = env.bool("SENSELINK_ALLOW_PRIVATE_HOSTS", default=False)
+SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
 # SenseLink writes per sync.
 KOT_RATE_LIMIT = env.float("KOT_RATE_LIMIT", default=0.0)
@@ -266,6 +275,14 @@ if SENSELINK_MAX_PAGES < 1 or not 0 <= SENSELINK_RECORD_MARGIN_HOURS <= 24:
 # Every outbound call has these timeouts (seconds).
 CONNECT_TIMEOUT_SECONDS = env.float("CONNECT_TIMEOUT_SECONDS", default=5.0)
 READ_TIMEOUT_SECONDS = env.float("READ_TIMEOUT_SECONDS", default=30.0)
+# The whole of one call (connect + headers + body) ends within this many seconds whatever the
+# server does (a read timeout is per socket read: a dripping server never trips it). A call and
+# its retries stay inside one run lease, so a live worker is never reaped for being slow.
+UPSTREAM_CALL_DEADLINE_SECONDS = env.float("UPSTREAM_CALL_DEADLINE_SECONDS", default=60.0)
+# A response body (decompressed bytes counted) larger than this is refused.
+UPSTREAM_MAX_BODY_BYTES = env.int("UPSTREAM_MAX_BODY_BYTES", default=32 * 1024 * 1024)
+if UPSTREAM_MAX_BODY_BYTES < 1024:
+    raise ImproperlyConfigured("UPSTREAM_MAX_BODY_BYTES must be at least 1024.")
 # Version of the terms a tenant user accepts; raising it asks everybody again.
 TERMS_VERSION = env.str("TERMS_VERSION", default="2026-11-01")
 
@@ -280,6 +297,11 @@ SYNC_MAX_RESUMES = env.int("SYNC_MAX_RESUMES", default=3)
 SHUTDOWN_GRACE_SECONDS = env.int("SHUTDOWN_GRACE_SECONDS", default=25)
 if SYNC_MAX_RESUMES < 0 or SHUTDOWN_GRACE_SECONDS < 1:
     raise ImproperlyConfigured("SYNC_MAX_RESUMES must be >= 0 and SHUTDOWN_GRACE_SECONDS >= 1.")
+if not 0 < UPSTREAM_CALL_DEADLINE_SECONDS <= SYNC_RUN_LEASE_SECONDS / 5:
+    raise ImproperlyConfigured(
+        "UPSTREAM_CALL_DEADLINE_SECONDS must be above 0 and at most a fifth of "
+        "SYNC_RUN_LEASE_SECONDS (a call and its three retries fit in one lease)."
+    )
 # Transient failures: retries of a whole run, with these delays (minutes).
 SYNC_RETRY_DELAYS_MINUTES = env.list("SYNC_RETRY_DELAYS_MINUTES", cast=int, default=[2, 10, 30])
 # A slot missed while no cluster ran is still run if found within this many minutes.
@@ -331,7 +353,7 @@ if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"
-if env.bool("Q_SYNC", default=False):
+if _strict_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
 LOGGING = {

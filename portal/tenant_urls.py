@@ -20,7 +20,7 @@ urlpatterns = [
     path(
         "password/",
         tenant_page(consent=False, subscription=False)(
-            auth_views.PasswordChangeView.as_view(
+            views.ThrottledPasswordChangeView.as_view(
                 template_name="portal/password_change.html",
                 success_url=reverse_lazy("portal:password_change_done"),
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
+from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
@@ -12,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
@@ -19,12 +21,20 @@ from integrations.services import push
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.preview import preview_sync
+from integrations.services.realtime import realtime_polled_at
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
 from integrations.validators import forbidden_hours
 
 from .decorators import has_accepted_terms, tenant_page
-from .forms import ConnectSettingForm, ManualRunForm, PreviewForm, TermsForm, yesterday
+from .forms import (
+    ConnectSettingForm,
+    ManualRunForm,
+    PreviewForm,
+    TermsForm,
+    ThrottledPasswordChangeForm,
+    yesterday,
+)
 
 PER_PAGE_CHOICES = (5, 10, 25, 50)
 DEFAULT_PER_PAGE = 10
@@ -33,6 +43,15 @@ ERRORS_PER_PAGE = 200
 
 def _own_setting(request: HttpRequest, setting_id: int) -> ConnectSetting:
     return get_object_or_404(ConnectSetting, pk=setting_id, tenant=request.tenant)
+
+
+class ThrottledPasswordChangeView(auth_views.PasswordChangeView):
+    """パスワード変更: wrong old passwords count towards the login's lock-out (django-axes)."""
+
+    form_class = ThrottledPasswordChangeForm
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
 
 
 # --- 利用規約同意 -----------------------------------------------------------------------------
@@ -109,6 +128,7 @@ def connect_list(request: HttpRequest) -> HttpResponse:
     context = {
         "setting": setting,
         "summary": schedule_summary(setting),
+        "realtime_polled_at": realtime_polled_at(setting),
         "upcoming": upcoming,
         **_log_context(request),
     }
@@ -138,6 +158,7 @@ def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
 # --- 連携設定 -----------------------------------------------------------------------------------
 
 
+@sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
 @tenant_page
 def connect_settings_new(request: HttpRequest) -> HttpResponse:
@@ -148,12 +169,14 @@ def connect_settings_new(request: HttpRequest) -> HttpResponse:
     return _settings_page(request, ConnectSetting(tenant=request.tenant))
 
 
+@sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
 @tenant_page
 def connect_settings(request: HttpRequest, setting_id: int) -> HttpResponse:
     return _settings_page(request, _own_setting(request, setting_id))
 
 
+@sensitive_variables()
 def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpResponse:
     checks = None
     groups = None

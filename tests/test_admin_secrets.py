@@ -79,8 +79,8 @@ def test_change_page_shows_only_whether_a_secret_is_set(client, admin_user, acme
 def test_empty_submit_keeps_both_secrets(client, admin_user, acme):
     client.force_login(admin_user)
     data = change_form_data(client.get(change_url(acme)))
-    assert data["new_kot_access_token"] == ""
-    assert data["connect_settings-0-new_app_secret"] == ""
+    assert data["kot_access_token"] == ""
+    assert data["connect_settings-0-app_secret"] == ""
     data["contact_email"] = "new-hr@acme.example.jp"
 
     response = client.post(change_url(acme), data)
@@ -93,8 +93,8 @@ def test_empty_submit_keeps_both_secrets(client, admin_user, acme):
 def test_superuser_replaces_secrets_and_history_names_only_the_fields(client, admin_user, acme):
     client.force_login(admin_user)
     data = change_form_data(client.get(change_url(acme)))
-    data["new_kot_access_token"] = "brand-new-kot-token-7777"
-    data["connect_settings-0-new_app_secret"] = "brand-new-app-secret-8888"
+    data["kot_access_token"] = "brand-new-kot-token-7777"
+    data["connect_settings-0-app_secret"] = "brand-new-app-secret-8888"
 
     response = client.post(change_url(acme), data)
 
@@ -115,14 +115,14 @@ def test_support_cannot_change_secrets_or_subscription(client, acme):
     client.force_login(support_user())
     page = client.get(change_url(acme))
     html = page.content.decode()
-    assert 'name="new_kot_access_token"' not in html
-    assert 'name="connect_settings-0-new_app_secret"' not in html
+    assert 'name="kot_access_token"' not in html
+    assert 'name="connect_settings-0-app_secret"' not in html
     assert 'name="subscription_status"' not in html
     assert "設定済み (末尾 cdef)" in html
 
     data = change_form_data(page)
-    data["new_kot_access_token"] = "support-typed-token-1111"
-    data["connect_settings-0-new_app_secret"] = "support-typed-secret-2222"
+    data["kot_access_token"] = "support-typed-token-1111"
+    data["connect_settings-0-app_secret"] = "support-typed-secret-2222"
     data["subscription_status"] = "suspended"
     data["contact_email"] = "desk-edit@acme.example.jp"
     response = client.post(change_url(acme), data)
@@ -143,10 +143,10 @@ def test_superuser_sets_secrets_of_a_new_tenant(client, admin_user, noon):
             "name": "新規 株式会社",
             "slug": "shinki",
             "subscription_status": "active",
-            "new_kot_access_token": "first-kot-token-3333",
+            "kot_access_token": "first-kot-token-3333",
             "connect_settings-0-senselink_url": "https://link.example.jp/",
             "connect_settings-0-app_key": "key-shinki",
-            "connect_settings-0-new_app_secret": "first-app-secret-4444",
+            "connect_settings-0-app_secret": "first-app-secret-4444",
         }
     )
     response = client.post(add_url, data)

@@ -24,6 +24,7 @@ import connectors.http as http_module
 import connectors.throttle as throttle_module
 from connectors.http import HttpClient
 from connectors.kot import KotClient
+from connectors.sandbox.data import overlong
 from connectors.senselink import SenseLinkClient
 from integrations.models import SyncRun
 from integrations.services.execution import execute_run
@@ -31,9 +32,12 @@ from integrations.services.runs import request_run
 from integrations.services.windows import window_end
 from tests.conftest import JST
 from tests.fault_matrix_report import CellResult, MatrixReport
+from tests.hostile_helpers import HostileCost, measure, write_hostile_section
 from tests.sync_world import DAY, at, configure, only_records, small_kot
 
 pytestmark = pytest.mark.django_db
+
+HOSTILE_COSTS: dict[str, HostileCost] = {}
 
 EMPLOYEE = SyncRun.Kind.EMPLOYEE
 ATTENDANCE = SyncRun.Kind.ATTENDANCE
@@ -335,6 +339,7 @@ class Cell:
     mentions: str = ""
     start_at: datetime | None = None
     expected_note: str = ""
+    hostile: bool = False  # measured (time, calls, memory) for the "Hostile upstreams" section
 
     @property
     def expected_text(self) -> str:
@@ -426,6 +431,32 @@ def window_after(owner, name: str, moment: datetime) -> Callable[[Ctx], None]:
             return result
 
         patch(ctx, owner, name, then_late)
+
+    return arm
+
+
+def overlong_job_number(length: int) -> Callable[[Ctx], None]:
+    """The sandbox's overlong mode: one recognition of a ``length``-character job number KOT
+    does not know (issue 13: over 64 characters, saving the errors failed on PostgreSQL)."""
+
+    def arm(ctx: Ctx) -> None:
+        ctx.sandbox.senselink.add_record(when=at(9, 1), job_number=overlong("Z", length))
+        ctx.undo = [
+            *getattr(ctx, "undo", []),
+            lambda: only_records(ctx.sandbox, DAY, *recognitions()),
+        ]
+
+    return arm
+
+
+def overlong_code(length: int) -> Callable[[Ctx], None]:
+    """The sandbox's overlong mode: one more KOT employee whose code has ``length`` characters
+    (longer than SenseLink's 45-character job number, and than the error column)."""
+
+    def arm(ctx: Ctx) -> None:
+        code = overlong("L", length)
+        ctx.sandbox.kot.add_employee(code=code, last_name="長番", first_name="太郎")
+        ctx.undo = [*getattr(ctx, "undo", []), lambda: small_kot(ctx.sandbox, *EMPLOYEES)]
 
     return arm
 
@@ -948,7 +979,168 @@ CELLS = [
         kill_after(KotClient, "register_punch", 4),
         "ワーカーが停止",
     ),
+    # --- overlong strings (the sandbox's overlong mode)
+    *(
+        Cell(
+            f"overlong-{length}-job-number-attendance",
+            "overlong strings",
+            f"SenseLink job number of {length:,} characters, unknown to KOT",
+            A,
+            "partial",
+            overlong_job_number(length),
+            "KING OF TIME従業員が見つかりません",
+        )
+        for length in (65, 1000)
+    ),
+    *(
+        Cell(
+            f"overlong-{length}-code-employee",
+            "overlong strings",
+            f"KOT employee code of {length:,} characters",
+            E,
+            "partial",
+            overlong_code(length),
+        )
+        for length in (65, 1000)
+    ),
 ]
+
+
+# --- hostile upstreams (issue 13): every answer a broken or malicious server can give
+HOSTILE_DEADLINE = 1.0  # seconds per call in these cells (production: 60)
+HOSTILE_DRIP = 0.05  # seconds between two bytes of a dripping server
+
+
+def hostile(arm: Callable[[Ctx], None]) -> Callable[[Ctx], None]:
+    """A short overall deadline per call, then the fault; the gzip bomb built beforehand."""
+
+    def wrapped(ctx: Ctx) -> None:
+        from connectors.sandbox.server import gzip_bomb
+
+        gzip_bomb()  # the sandbox shares this process: not part of the measured cost
+        ctx.settings.UPSTREAM_CALL_DEADLINE_SECONDS = HOSTILE_DEADLINE
+        arm(ctx)
+
+    return wrapped
+
+
+def shuffled_pages(path: str) -> Callable[[Ctx], None]:
+    """SenseLink answers 3 per page, ignores `page` and shuffles the first page."""
+
+    def arm(ctx: Ctx) -> None:
+        patch(ctx, ctx.sandbox.senselink, "page_size_cap", 3)
+        ctx.sandbox.faults.add("senselink", "page_ignored_shuffled", path=path, times=None)
+
+    return arm
+
+
+def _hostile(id, kind, api, sync, expect, arm, mentions="", **kwargs) -> Cell:
+    return Cell(
+        f"hostile-{id}", kind, api, sync, expect, hostile(arm), mentions, hostile=True, **kwargs
+    )
+
+
+HOSTILE_CELLS = [
+    _hostile(
+        "deep-nesting-kot-employees-employee",
+        "JSON nested 200,000 deep",
+        "KOT GET /employees",
+        E,
+        "waiting",
+        fault("kot", "deep_nesting", path=EMPLOYEES_PATH, times=None),
+        "入れ子が深すぎます",
+    ),
+    _hostile(
+        "deep-nesting-senselink-records-attendance",
+        "JSON nested 200,000 deep",
+        "SenseLink GET /api/v5/record/list",
+        A,
+        "waiting",
+        fault("senselink", "deep_nesting", path=RECORDS, times=None),
+        "入れ子が深すぎます",
+    ),
+    _hostile(
+        "gzip-bomb-senselink-users-employee",
+        "gzip bomb (0.5 MB → 512 MB)",
+        "SenseLink GET /api/v1/user/list",
+        E,
+        "waiting",
+        fault("senselink", "gzip_bomb", path=USERS, times=None),
+        "大きすぎるため",
+    ),
+    _hostile(
+        "gzip-bomb-kot-punch-read-attendance",
+        "gzip bomb (0.5 MB → 512 MB)",
+        "KOT GET /daily-workings/timerecord",
+        A,
+        "waiting",
+        fault("kot", "gzip_bomb", path=PUNCH_READ, method="GET", times=None),
+        "大きすぎるため",
+    ),
+    _hostile(
+        "oversized-body-senselink-records-attendance",
+        "64 MB body, no Content-Length",
+        "SenseLink GET /api/v5/record/list",
+        A,
+        "waiting",
+        fault("senselink", "oversized_body", path=RECORDS, times=None),
+        "大きすぎるため",
+    ),
+    _hostile(
+        "slow-body-kot-employees-employee",
+        "body dripped 1 byte / 0.05 s",
+        "KOT GET /employees",
+        E,
+        "waiting",
+        fault("kot", "slow_body", path=EMPLOYEES_PATH, times=None, delay=HOSTILE_DRIP),
+        "タイムアウト",
+    ),
+    _hostile(
+        "slow-headers-senselink-records-attendance",
+        "headers dripped 1 byte / 0.05 s",
+        "SenseLink GET /api/v5/record/list",
+        A,
+        "waiting",
+        fault("senselink", "slow_headers", path=RECORDS, times=None, delay=HOSTILE_DRIP),
+        "タイムアウト",
+    ),
+    _hostile(
+        "slow-body-kot-punch-post-attendance",
+        "answer dripped after storing",
+        "KOT POST /daily-workings/timerecord/{key} (0002)",
+        A,
+        "success",
+        fault(
+            "kot",
+            "slow_body",
+            path=key_of("0002"),
+            method="POST",
+            times=None,
+            delay=HOSTILE_DRIP,
+        ),
+        expected_note="success (cut at the deadline, read back: stored, not re-sent)",
+    ),
+    _hostile(
+        "page-shuffled-senselink-users-employee",
+        "`page` ignored, first page shuffled",
+        "SenseLink GET /api/v1/user/list (3 per page)",
+        E,
+        "waiting",
+        shuffled_pages(USERS),
+        "同じページを返しました",
+    ),
+    _hostile(
+        "page-shuffled-senselink-records-attendance",
+        "`page` ignored, first page shuffled",
+        "SenseLink GET /api/v5/record/list (3 per page)",
+        A,
+        "waiting",
+        shuffled_pages(RECORDS),
+        "同じページを返しました",
+    ),
+]
+HOSTILE_IDS = [cell.id for cell in HOSTILE_CELLS]
+CELLS = CELLS + HOSTILE_CELLS
 CELL_IDS = [cell.id for cell in CELLS]
 assert len(set(CELL_IDS)) == len(CELL_IDS)
 
@@ -962,6 +1154,7 @@ def fault_matrix_report():
     report = MatrixReport(expected_ids=CELL_IDS)
     yield report
     report.finish()
+    write_hostile_section(report, HOSTILE_IDS, HOSTILE_COSTS)
 
 
 @pytest.fixture
@@ -1062,6 +1255,13 @@ def exercise(cell: Cell, ctx: Ctx, result: CellResult) -> None:
         resumed = execute_run(run_id=run.pk)
         assert resumed is not None
         run = resumed
+    elif cell.hostile:
+        ctx.sandbox.reset_counts()
+        with measure() as cost:
+            run = start(ctx)
+        HOSTILE_COSTS[cell.id] = HostileCost(
+            cost, sum(ctx.sandbox.request_counts().values()), ctx.sandbox.request_counts()
+        )
     else:
         run = start(ctx)
     states.append(_state(run))

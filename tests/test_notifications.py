@@ -211,3 +211,17 @@ def test_a_run_that_fails_for_real_sends_one_mail(
     assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{result.pk} FAILURE"
     assert result.message in message.body
     assert "a-wrong-token-for-kot" not in message.body
+
+
+def test_a_newline_in_the_tenant_name_still_sends_one_header_safe_subject(notify, acme):
+    acme.name = "acme\r\n株式会社\nBcc: attacker@example.com"
+    acme.save()
+    run = failed_run(acme)
+    notify(run)
+
+    (message,) = mail.outbox
+    assert message.subject == (
+        f"[連携エラー] acme 株式会社 Bcc: attacker@example.com 勤怠連携 #{run.pk} PARTIAL"
+    )
+    assert "attacker@example.com" not in message.bcc
+    assert message.message()["Bcc"] is None

@@ -45,6 +45,13 @@ def start(**env_vars) -> subprocess.CompletedProcess:
         ),
         ({"DEBUG": "false", "FIELD_ENCRYPTION_KEY": GOOD_KEY}, "SECRET_KEY is not set"),
         ({"DEBUG": "maybe"}, "DEBUG"),
+        # Every boolean is read strictly: a typo never turns a protection off.
+        ({"DEBUG": "true", "SECURE_COOKIES": "ture"}, "SECURE_COOKIES must be true or false"),
+        ({"DEBUG": "true", "SECURE_SSL_REDIRECT": "yes please"}, "SECURE_SSL_REDIRECT"),
+        ({"DEBUG": "true", "BEHIND_TLS_PROXY": "2"}, "BEHIND_TLS_PROXY"),
+        ({"DEBUG": "true", "AXES_ENABLED": "nope"}, "AXES_ENABLED"),
+        ({"DEBUG": "true", "SENSELINK_ALLOW_PRIVATE_HOSTS": "t"}, "SENSELINK_ALLOW_PRIVATE_HOSTS"),
+        ({"DEBUG": "true", "Q_SYNC": "enabled"}, "Q_SYNC"),
     ],
 )
 def test_production_start_up_refuses_bad_values(env_vars, expected):

@@ -58,6 +58,7 @@ class Sandbox:
         now: Callable[[], datetime] | None,
         senselink: SenseLinkModes = None,
         kot: KotModes = None,
+        overlong: int | None = None,
     ) -> None:
         self.seed = seed
         self.kot_token = KOT_TOKEN
@@ -77,6 +78,8 @@ class Sandbox:
             recognitions_per_employee=recognitions_per_employee,
         )
         apply_senselink_modes(self.senselink, senselink)
+        if overlong:
+            self.make_overlong(overlong)
         self._kot_server = Served(KotApp(self.kot, self.clock), self._runtime, host, kot_port)
         try:
             self._senselink_server = Served(
@@ -88,6 +91,24 @@ class Sandbox:
         self.kot_url = f"http://{host}:{self._kot_server.port}/v1.0"
         self.senselink_url = f"http://{host}:{self._senselink_server.port}/"
         self._stopped = False
+
+    def make_overlong(self, length: int, *, employees: int = 2) -> list[str]:
+        """Overlong strings: the first ``employees`` KOT employees get codes of ``length``
+        characters (their recognitions carry them as job numbers), and every day gains one
+        recognition of a ``length``-character job number KOT does not know. Days already
+        generated are generated again. Returns the new KOT codes."""
+        if length < 1:
+            raise ValueError("length must be at least 1")
+        codes = []
+        with self.kot.lock:
+            for index, employee in enumerate(self.kot.employees[:employees]):
+                employee["code"] = data.overlong(f"L{index}{employee['code']}", length)
+                codes.append(employee["code"])
+            self.kot._reindex()
+        with self.senselink.lock:
+            self.senselink.extra_job_numbers = (data.overlong("Z", length),)
+            self.senselink._days.clear()
+        return codes
 
     def _current_employees(self) -> list[dict]:
         with self.kot.lock:
@@ -176,13 +197,15 @@ def start_sandbox(
     now: Callable[[], datetime] | None = None,
     senselink: SenseLinkModes = None,
     kot: KotModes = None,
+    overlong: int | None = None,
 ) -> Sandbox:
     """Start both fake servers (port 0: a free port) and return the running Sandbox.
 
     `day` is the reference "today" of the generated data (resignations lie before it), by default
     today in JST on the KOT clock; `now` replaces the real time of that clock. `senselink`
     names the SenseLink readings to take (READINGS), or gives switches as a dict; `kot` the same
-    for KOT (KOT_READINGS, or KotState.configure's switches, e.g. {"throttle_rate": 20}).
+    for KOT (KOT_READINGS, or KotState.configure's switches, e.g. {"throttle_rate": 20});
+    `overlong` (a length) turns on the overlong-strings mode (Sandbox.make_overlong).
     """
     return Sandbox(
         employees=employees,
@@ -196,4 +219,5 @@ def start_sandbox(
         now=now,
         senselink=senselink,
         kot=kot,
+        overlong=overlong,
     )

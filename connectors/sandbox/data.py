@@ -139,6 +139,13 @@ def generate_employees(count: int, seed: int, today: date) -> list[dict[str, Any
     return employees
 
 
+def overlong(prefix: str, length: int) -> str:
+    """A string of exactly ``length`` characters starting with ``prefix`` (the overlong mode:
+    KOT codes and SenseLink job numbers longer than any column or field expects)."""
+    filler = "-" + "9876543210" * (length // 10 + 1)
+    return (prefix + filler)[:length] if length > len(prefix) else prefix[:length]
+
+
 def is_active(employee: dict[str, Any], day: date) -> bool:
     """Employed on `day`: hired on or before it and not resigned before it."""
     hired = employee.get("hiredDate")
@@ -200,6 +207,7 @@ def generate_records(
     employees: list[dict[str, Any]],
     per_employee: int | None = None,
     person_ids: dict[str, int] | None = None,
+    extra_job_numbers: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     """The recognition records of `day`, ordered by (sign_time, id), ids unique across days.
 
@@ -265,6 +273,21 @@ def generate_records(
             group_name="",
             device_name="本社入口",
             mask=0,
+        )
+
+    # Extra employee-type records of numbers KOT does not know (the "overlong" mode), drawn
+    # last so the rest of the day stays as it always is.
+    for job_number in extra_job_numbers:
+        add(
+            rng.randint(7 * 3600, 21 * 3600),
+            user_id=90888,
+            user_name="応援　長番号",
+            user_type=1,
+            job_number=job_number,
+            group_id=1,
+            group_name="社員",
+            device_name="本社入口",
+            mask=1,
         )
 
     raw.sort(key=lambda item: item[0])

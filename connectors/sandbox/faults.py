@@ -22,7 +22,18 @@ KINDS = {
     "timeout": "the answer is held for `delay` seconds, then a 504 page; not processed",
     "timeout_after_store": "processed fully, then the answer is held for `delay` seconds",
     "signature": "SenseLink: the bad-signature envelope; KOT: 403/100; not processed",
+    # Hostile upstreams (issue 13): what a broken or malicious server can answer.
+    "deep_nesting": "200 with JSON nested 200,000 deep ([[[[…]]]]); not processed",
+    "gzip_bomb": "200, Content-Encoding gzip: 0.5 MB that inflates to 512 MB; not processed",
+    "oversized_body": "200 with 64 MB of JSON-looking bytes, no Content-Length; not processed",
+    "slow_body": "processed, then the answer's body dripped one byte per `delay` seconds",
+    "slow_headers": "processed, then the status line and headers dripped one byte per `delay` s",
+    "page_ignored_shuffled": "lists: every page is the first one, shuffled (`page` ignored)",
 }
+# Kinds the server answers in its shared plumbing (server.py), for both services.
+HOSTILE_KINDS = frozenset(
+    {"deep_nesting", "gzip_bomb", "oversized_body", "slow_body", "slow_headers"}
+)
 SERVICES = ("kot", "senselink")
 
 

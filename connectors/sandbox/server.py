@@ -7,20 +7,23 @@ puts it on a ``ThreadingHTTPServer`` speaking HTTP/1.1 keep-alive on loopback.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
+import random
 import re
 import socket
 import struct
 import threading
+import zlib
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from .faults import Fault, Faults
+from .faults import HOSTILE_KINDS, Fault, Faults
 
 logger = logging.getLogger(__name__)
 
@@ -37,11 +40,64 @@ class Response:
     body: bytes | None = None
     content_type: str = "application/json; charset=utf-8"
     headers: dict[str, str] = field(default_factory=dict)
+    # Hostile answers: a body streamed without Content-Length (the connection closes after
+    # it), or a normal answer dripped ("headers" | "body") one byte per `drip_delay` seconds.
+    chunks: Callable[[], Iterator[bytes]] | None = None
+    drip: str = ""
+    drip_delay: float = 0.0
 
     def encode(self) -> bytes:
         if self.body is not None:
             return self.body
         return json.dumps(self.payload, ensure_ascii=False).encode("utf-8")
+
+
+NESTING_DEPTH = 200_000
+BOMB_INFLATED_MB = 512
+OVERSIZED_MB = 64
+
+
+@functools.lru_cache(maxsize=1)
+def gzip_bomb() -> bytes:
+    """A gzip body of about 0.5 MB that inflates to BOMB_INFLATED_MB of JSON-looking bytes."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    block = b" " * (1024 * 1024)
+    parts = [packer.compress(b'{"code": 200, "data": {"version": "')]
+    parts += [packer.compress(block) for _ in range(BOMB_INFLATED_MB)]
+    parts += [packer.compress(b'"}}'), packer.flush()]
+    return b"".join(parts)
+
+
+def _oversized_chunks() -> Iterator[bytes]:
+    block = b"0" * (1024 * 1024)
+    yield b'{"code": 200, "data": {"list": [], "pad": "'
+    for _ in range(OVERSIZED_MB):
+        yield block
+    yield b'"}}'
+
+
+def hostile_response(kind: str) -> Response:
+    """The answers of the hostile fault kinds that replace the normal answer."""
+    if kind == "deep_nesting":
+        return Response(200, body=b"[" * NESTING_DEPTH + b"]" * NESTING_DEPTH)
+    if kind == "gzip_bomb":
+        return Response(200, body=gzip_bomb(), headers={"Content-Encoding": "gzip"})
+    if kind == "oversized_body":
+        return Response(200, chunks=_oversized_chunks)
+    raise ValueError(kind)
+
+
+def shuffle_page(response: Response, rng: random.Random) -> Response:
+    """A list answer's items in another order (SenseLink's data.list, data.data or data)."""
+    payload = response.payload
+    data = payload.get("data") if isinstance(payload, dict) else None
+    if isinstance(data, dict):
+        for key in ("list", "data"):
+            if isinstance(data.get(key), list):
+                rng.shuffle(data[key])
+    elif isinstance(data, list):
+        rng.shuffle(data)
+    return response
 
 
 def html_response(status: int, reason: str) -> Response:
@@ -135,6 +191,7 @@ class _Server(ThreadingHTTPServer):
         self.runtime = runtime
         self.connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
+        self.shuffler = random.Random(7)
         super().__init__(address, _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -211,6 +268,10 @@ class _Handler(BaseHTTPRequestHandler):
         fault: Fault | None,
     ) -> Response | None:
         kind = fault.kind if fault else None
+        if kind in ("deep_nesting", "gzip_bomb", "oversized_body"):
+            return hostile_response(kind)
+        if kind == "page_ignored_shuffled" and "page" in request.query:
+            request.query["page"] = "1"
         if kind == "reset":
             return None
         if kind == "timeout" and fault is not None:
@@ -218,7 +279,8 @@ class _Handler(BaseHTTPRequestHandler):
             return html_response(504, "Gateway Time-out")
         if kind == "http500_html":
             return html_response(500, "Internal Server Error")
-        if kind not in (None, "wrong_type", "timeout_after_store"):
+        passing = (None, "wrong_type", "timeout_after_store", "page_ignored_shuffled")
+        if kind not in passing and kind not in HOSTILE_KINDS:
             return app.fault_response(kind, request)
         if matched is None:
             return app.not_found(request)
@@ -228,9 +290,20 @@ class _Handler(BaseHTTPRequestHandler):
             response = app.reshape(route.template, response)
         if kind == "timeout_after_store" and fault is not None:
             runtime.stopping.wait(fault.delay)
+        if kind == "page_ignored_shuffled" and response.payload is not None:
+            response = shuffle_page(response, self.server.shuffler)
+        if kind in ("slow_body", "slow_headers") and fault is not None:
+            response.drip = "body" if kind == "slow_body" else "headers"
+            response.drip_delay = fault.delay
         return response
 
     def _send(self, response: Response) -> None:
+        if response.chunks is not None:
+            self._send_stream(response)
+            return
+        if response.drip:
+            self._send_dripped(response)
+            return
         body = response.encode()
         self.send_response(response.status)
         self.send_header("Content-Type", response.content_type)
@@ -240,6 +313,52 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
         self.wfile.flush()
+
+    def _head(self, response: Response, length: int | None) -> bytes:
+        reason = self.responses.get(response.status, ("",))[0]
+        lines = [f"HTTP/1.1 {response.status} {reason}", f"Content-Type: {response.content_type}"]
+        lines.append(f"Content-Length: {length}" if length is not None else "Connection: close")
+        lines += [f"{name}: {value}" for name, value in response.headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+    def _send_stream(self, response: Response) -> None:
+        """A body of unknown length: read until the connection closes (HTTP/1.1 allows it)."""
+        assert response.chunks is not None
+        self.close_connection = True
+        stopping = self.server.runtime.stopping
+        with contextlib.suppress(OSError):
+            self.wfile.write(self._head(response, None))
+            for chunk in response.chunks():
+                if stopping.is_set():
+                    break
+                self.wfile.write(chunk)
+            self.wfile.flush()
+
+    def _send_dripped(self, response: Response) -> None:
+        """The answer with its headers or its body sent one byte per ``drip_delay`` seconds."""
+        body = response.encode()
+        head = self._head(response, len(body))
+        slow, fast = (head, b"") if response.drip == "headers" else (b"", head)
+        stopping = self.server.runtime.stopping
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            if fast:
+                self.wfile.write(fast)
+                self.wfile.flush()
+            for index in range(len(slow)):
+                self.wfile.write(slow[index : index + 1])
+                self.wfile.flush()
+                if stopping.wait(response.drip_delay):
+                    return
+            if response.drip == "headers":
+                self.wfile.write(body)
+                self.wfile.flush()
+                return
+            for index in range(len(body)):
+                self.wfile.write(body[index : index + 1])
+                self.wfile.flush()
+                if stopping.wait(response.drip_delay):
+                    return
 
     def _reset(self) -> None:
         """Drop the connection with an RST, as a crashed gateway would."""

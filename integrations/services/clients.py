@@ -21,6 +21,7 @@ def kot_client(tenant: Tenant) -> KotClient:
         throttle_retries=settings.KOT_THROTTLE_MAX_RESENDS,
         throttle_max_wait=settings.KOT_THROTTLE_MAX_WAIT_SECONDS,
         timeout=_timeout(),
+        **transport_limits(),
     )
 
 
@@ -32,9 +33,18 @@ def senselink_client(setting: ConnectSetting) -> SenseLinkClient:
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         rate=settings.SENSELINK_RATE_LIMIT or None,
         timeout=_timeout(),
+        **transport_limits(),
         max_pages=settings.SENSELINK_MAX_PAGES,
         record_margin=timedelta(hours=settings.SENSELINK_RECORD_MARGIN_HOURS),
     )
+
+
+def transport_limits() -> dict[str, float | int]:
+    """The overall deadline and body cap of every call (connectors.transport)."""
+    return {
+        "deadline": settings.UPSTREAM_CALL_DEADLINE_SECONDS,
+        "max_body_bytes": settings.UPSTREAM_MAX_BODY_BYTES,
+    }
 
 
 def _timeout() -> tuple[float, float]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.errors import AuthenticationError, ConnectorError, NetworkError
 from connectors.kot import KotClient
@@ -18,6 +19,7 @@ from connectors.netcheck import UnsafeUrlError, check_senselink_url
 from connectors.senselink import SenseLinkClient, SlGroup
 
 from ..validators import parse_person_group_ids
+from .clients import transport_limits
 
 SENSELINK = "SenseLink"
 
@@ -30,11 +32,14 @@ class CheckResult:
     level: str = ""  # "" (OK/NG by ok), "warning" (works, but see the message), "info"
 
 
+@sensitive_variables("token", "app_secret")
 def check_kot(*, token: str) -> CheckResult:
     name = "KING OF TIME"
     if not token:
         return CheckResult(name, False, "アクセストークンが未登録です。")
-    client = KotClient(base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1)
+    client = KotClient(
+        base_url=settings.KOT_API_BASE_URL, token=token, max_retries=1, **transport_limits()
+    )
     try:
         available = client.check_token()
     except ConnectorError as exc:
@@ -61,6 +66,7 @@ def refused_message() -> str:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_senselink(
     *, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
 ) -> list[CheckResult]:
@@ -84,6 +90,7 @@ def check_senselink(
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -219,6 +226,7 @@ def outbound_ip() -> CheckResult:
     )
 
 
+@sensitive_variables("token", "app_secret")
 def check_connections(
     *, token: str, url: str, app_key: str, app_secret: str, person_group_ids: str | None = None
 ) -> list[CheckResult]:
@@ -239,6 +247,7 @@ class GroupList:
     error: str = ""
 
 
+@sensitive_variables("token", "app_secret")
 def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = "") -> GroupList:
     """The person groups (manual 2.5.2) read with the given values; ``token`` is not used."""
     if not (url and app_key and app_secret):
@@ -253,6 +262,7 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         max_retries=1,
+        **transport_limits(),
     )
     try:
         groups = client.list_groups()

@@ -209,8 +209,3 @@ def unknown_rows(*, tenant_id: int) -> list[PunchLedger]:
 
 PUNCH_OF_CODE = {1: SyncError.Punch.CLOCK_IN.value, 2: SyncError.Punch.CLOCK_OUT.value}
 CODE_OF_PUNCH = {value: key for key, value in PUNCH_OF_CODE.items()}
-
-
-def same_minute(a: datetime, b: datetime) -> bool:
-    """KOT's screens show HH:MM and its storage precision is undocumented: compare minutes."""
-    return int(a.timestamp()) // 60 == int(b.timestamp()) // 60

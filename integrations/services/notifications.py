@@ -34,11 +34,16 @@ def recipients_for(run: SyncRun) -> list[str]:
 
 
 def subject_for(run: SyncRun) -> str:
-    """e.g. "[連携エラー] acme 株式会社 勤怠連携 #12 FAILURE"."""
-    return (
+    """e.g. "[連携エラー] acme 株式会社 勤怠連携 #12 FAILURE"; always one header-safe line.
+
+    A tenant name may hold a newline (typed in the admin): Django refuses such a subject
+    (``BadHeaderError``) and the mail would be lost, so every run of whitespace becomes a space.
+    """
+    subject = (
         f"[連携エラー] {run.tenant.name} {run.get_kind_display()} #{run.pk} "
         f"{run.get_status_display()}"
     )
+    return " ".join(subject.split())
 
 
 def body_for(run: SyncRun) -> str:

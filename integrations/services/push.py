@@ -15,7 +15,6 @@ mark the subscription stopped and tell the tenant (a banner) and support (the ad
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import re
 from collections.abc import Iterable
@@ -27,6 +26,8 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+
+from connectors.transport import parse_json
 
 from ..models import ConnectSetting, PushMessage, PushReceiver
 
@@ -71,28 +72,16 @@ class BadBody(ValueError):
     pass
 
 
-def _refuse_constant(name: str) -> Any:
-    raise BadBody(f"{name} is not JSON")
-
-
 def parse_body(body: bytes) -> dict[str, Any]:
     """The push body as a JSON object: strict (UTF-8, no NaN), bounded in size and depth."""
     if len(body) > BODY_LIMIT:
         raise BadBody("too large")
     try:
-        text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, RecursionError, ValueError) as exc:
-        raise BadBody(type(exc).__name__) from None
+        value = parse_json(body, max_depth=MAX_DEPTH)
+    except ValueError as exc:  # JsonLimitError: syntax, encoding, depth, values
+        raise BadBody(str(exc)) from None
     if not isinstance(value, dict):
         raise BadBody("not an object")
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise BadBody("too deep")
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((c, depth + 1) for c in children if isinstance(c, (dict, list)))
     return value
 
 

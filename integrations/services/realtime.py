@@ -43,6 +43,7 @@ from connectors.senselink import SlRecord
 from .. import queue
 from ..models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun, Tenant
 from . import ledger
+from .attendance_sync import same_minute
 from .clients import kot_client, senselink_client
 from .parallel import each_in_parallel
 from .windows import window_end
@@ -86,6 +87,17 @@ def rules(setting: ConnectSetting):
     except ImportError:
         return CalendarDay()
     return rules_for(setting)
+
+
+def realtime_polled_at(setting: ConnectSetting | None) -> datetime | None:
+    """When the tenant's last real-time poll ran (the pages and the admin show it)."""
+    if setting is None or not setting.realtime_clock_in:
+        return None
+    return (
+        RealtimeState.objects.filter(setting=setting)
+        .values_list("last_polled_at", flat=True)
+        .first()
+    )
 
 
 # --- asking for polls ------------------------------------------------------------------------
@@ -344,6 +356,8 @@ class _PollWork:
     def run(self) -> tuple[tuple[date | None, int, int], list]:
         ledger.expire_stale(tenant_id=self.tenant.pk, now=self.now)
         if not self.in_window:
+            # Keep KOT's keys fresh while reads are allowed: the window's punches need them.
+            self._employee_keys(set())
             self._settle_unknown()
         records, cursor = self._read_feed()
         self.report.records = len(records)
@@ -415,7 +429,7 @@ class _PollWork:
                 RealtimeState.objects.filter(pk=state.pk).update(
                     employee_keys=keys, keys_read_at=self.now
                 )
-                state.keys_read_at = self.now
+                state.employee_keys, state.keys_read_at = keys, self.now
                 age = timedelta(0)
         fresh = age is not None and age < KEYS_MIN_AGE and not self.in_window
         return keys, fresh
@@ -488,7 +502,8 @@ class _PollWork:
         unknown: list[ledger.Key] = []
         failed: list[ledger.Key] = []
         again: list[ledger.Entry] = []
-        for entry, exc in each_in_parallel(post, to_send, beat=lambda: None):
+        workers = kot.limiter.max_concurrency
+        for entry, exc in each_in_parallel(post, to_send, beat=lambda: None, workers=workers):
             if exc is None:
                 posted.append(entry.key)
                 self.notes.posted[entry.working_date] += 1
@@ -562,7 +577,7 @@ class _PollWork:
                 for p in held
                 if p.employee_key == key and p.date == row.working_date and p.code == 1
             ]
-            if any(ledger.same_minute(p.time, row.punch_time) for p in same_kind):
+            if any(same_minute(p.time, row.punch_time) for p in same_kind):
                 found.append((row.employee_code, row.working_date, row.punch))
             elif same_kind:
                 # KOT holds another clock-in (punched by other means): ours is not sent.

@@ -88,6 +88,8 @@ def schedule_summary(setting: ConnectSetting | None) -> str:
     if setting is None:
         return "未設定"
     parts = []
+    if setting.realtime_clock_in:
+        parts.append(f"出勤: リアルタイム({setting.realtime_interval_minutes}分毎)")
     if setting.attendance_trigger == ConnectSetting.Trigger.SCHEDULED:
         text = (
             f"勤怠 毎日{setting.attendance_hour}時({setting.get_attendance_target_day_display()})"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from integrations.fields import SecretDecryptionError
+from integrations.fields import SecretDecryptionError, secret_digest
 from integrations.models import ConnectSetting, Tenant
 
 SECRET_COLUMNS = [(Tenant, "kot_access_token"), (ConnectSetting, "app_secret")]
@@ -46,6 +46,10 @@ class Command(BaseCommand):
             return
         with transaction.atomic():
             for model, field, pk, value in plain:
-                # update() encrypts with the first key; no other column is touched.
-                model.objects.filter(pk=pk).update(**{field: value})
+                # update() encrypts with the first key; the token's digest (keyed from the
+                # first key too) is refreshed; no other column is touched.
+                changes = {field: value}
+                if model is Tenant:
+                    changes["kot_token_digest"] = secret_digest(value)
+                model.objects.filter(pk=pk).update(**changes)
         self.stdout.write(f"Re-encrypted {len(plain)} secrets with the first key.")

@@ -10,6 +10,7 @@ from django.db import transaction
 from integrations.models import SyncRun, Tenant
 from integrations.services.execution import execute_run
 from integrations.services.runs import RunRefused, request_run
+from integrations.validators import target_date_problem
 
 
 class Command(BaseCommand):
@@ -22,15 +23,16 @@ class Command(BaseCommand):
         parser.add_argument("--enqueue", action="store_true", help="Hand the run to the cluster.")
 
     def handle(self, *args, kind: str, tenant: str, date: str | None, enqueue: bool, **options):
-        try:
-            tenant_row = Tenant.objects.get(slug=tenant)
-        except Tenant.DoesNotExist:
-            raise CommandError(f"No tenant with slug {tenant!r}.") from None
+        # The arguments first, before the database: a bad --date is a message and exit 1.
         target = None
         if kind == SyncRun.Kind.ATTENDANCE:
             if not date:
                 raise CommandError("attendance needs --date YYYY-MM-DD.")
             target = _parse_date(date)
+        try:
+            tenant_row = Tenant.objects.get(slug=tenant)
+        except Tenant.DoesNotExist:
+            raise CommandError(f"No tenant with slug {tenant!r}.") from None
         try:
             with transaction.atomic():
                 request = request_run(
@@ -65,6 +67,11 @@ class Command(BaseCommand):
 
 def _parse_date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--date must be YYYY-MM-DD, not {value!r}.") from None
+    problem = target_date_problem(day)
+    if problem:
+        # CommandError: a message and exit status 1, no traceback.
+        raise CommandError(f"--date {value}: {problem}")
+    return day

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from connectors.sandbox import READINGS, start_sandbox
 from connectors.sandbox.data import JST
+from connectors.sandbox.faults import KINDS, SERVICES
 
 OFFSET = re.compile(r"^(?P<sign>[+-]?)(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
 
@@ -30,6 +31,21 @@ def parse_offset(value: str) -> timedelta:
         raise CommandError(f"--clock-offset {value!r}: use e.g. +2h, -30m, 1h30m or +02:30")
     delta = timedelta(hours=int(m.group("hours") or 0), minutes=int(m.group("minutes") or 0))
     return -delta if m.group("sign") == "-" else delta
+
+
+def arm_fault(sandbox: Any, spec: str, *, delay: float) -> str:
+    """Arm ``[SERVICE:]KIND[@PATH]`` on the sandbox until it stops; a description of it."""
+    head, _, path = spec.partition("@")
+    service, _, kind = head.rpartition(":")
+    if kind not in KINDS:
+        raise CommandError(f"--fault {spec!r}: unknown kind; expected one of {sorted(KINDS)}")
+    if service and service not in SERVICES:
+        raise CommandError(f"--fault {spec!r}: the service is kot or senselink")
+    for name in [service] if service else SERVICES:
+        sandbox.faults.add(name, kind, path=path or None, times=None, delay=delay)
+    return f"{kind} on {service or 'both services'}" + (
+        f", paths matching {path!r}" if path else ""
+    )
 
 
 class Command(BaseCommand):
@@ -78,6 +94,29 @@ class Command(BaseCommand):
             default="303",
             help='how a throttled call is refused: 429 with the "303" body, or 429 + Retry-After',
         )
+        parser.add_argument(
+            "--fault",
+            action="append",
+            default=[],
+            metavar="[SERVICE:]KIND[@PATH]",
+            help="arm a fault on every matching request until stopped (repeatable); SERVICE is "
+            "kot or senselink (default both), PATH a substring or regex of the path. Kinds: "
+            + "; ".join(f"{name}: {text}" for name, text in KINDS.items()),
+        )
+        parser.add_argument(
+            "--fault-delay",
+            type=float,
+            default=1.0,
+            help="seconds for timeout faults, and between two bytes of slow_body/slow_headers",
+        )
+        parser.add_argument(
+            "--overlong",
+            type=int,
+            default=None,
+            metavar="N",
+            help="overlong strings: two KOT employee codes and one unknown SenseLink job number "
+            "of N characters (e.g. 65 or 1000)",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -99,6 +138,8 @@ class Command(BaseCommand):
                 raise CommandError(f"--now {options['now']!r}: expected YYYY-MM-DDTHH:MM") from exc
             pinned = pinned if pinned.tzinfo else pinned.replace(tzinfo=JST)
             day = day or pinned.astimezone(JST).date()
+        if options["overlong"] is not None and options["overlong"] < 1:
+            raise CommandError("--overlong N: N must be at least 1 (characters)")
         try:
             sandbox = start_sandbox(
                 employees=options["employees"],
@@ -111,11 +152,15 @@ class Command(BaseCommand):
                 recognitions_per_employee=options["recognitions"],
                 senselink=options["senselink_reading"],
                 kot=self._kot_modes(options),
+                overlong=options["overlong"],
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
         self._readings = options["senselink_reading"]
         try:
+            self._faults = [
+                arm_fault(sandbox, spec, delay=options["fault_delay"]) for spec in options["fault"]
+            ]
             if pinned is not None:
                 sandbox.clock.set(pinned)
             elif options["clock_offset"]:
@@ -149,6 +194,11 @@ class Command(BaseCommand):
         out(f"                App secret : {sandbox.app_secret}")
         if kot_modes := getattr(self, "_kot_readings", None):
             out("  KOT readings: " + ", ".join(f"{k}={v}" for k, v in kot_modes.items()))
+        for armed in getattr(self, "_faults", []):
+            out(f"  fault: {armed}")
+        if sandbox.senselink.extra_job_numbers:
+            length = len(sandbox.senselink.extra_job_numbers[0])
+            out(f"  overlong mode: codes and a job number of {length} characters")
         if options_readings := getattr(self, "_readings", None):
             out(f"  SenseLink readings: {', '.join(options_readings)}")
         out(

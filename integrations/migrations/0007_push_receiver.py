@@ -19,7 +19,7 @@ def fill_push_tokens(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("integrations", "0005_realtime_ledger"),
+        ("integrations", "0006_realtime_ledger"),
     ]
 
     operations = [

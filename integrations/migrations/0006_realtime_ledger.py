@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0004_fence_resumes'),
+        ('integrations', '0005_insiders_token_digest_fitted_codes'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
