@@ -21,9 +21,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def acme():
-    """acme receives pushes; globex is another tenant whose token must not work for acme."""
-    make_tenant("globex")
-    return ConnectSetting.objects.get(tenant=make_tenant("acme"))
+    """acme has real-time clock-in on and receives pushes; globex is another tenant."""
+    make_tenant("globex", realtime_clock_in=True)
+    return ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
 
 
 @pytest.fixture
@@ -105,6 +105,16 @@ def test_other_event_types_are_stored_and_wake_nothing(
     assert woken == []
 
 
+def test_a_push_for_a_tenant_without_real_time_is_stored_and_wakes_nothing(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    ConnectSetting.objects.filter(pk=acme.pk).update(realtime_clock_in=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, body())
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 1 and woken == []
+
+
 def test_unknown_or_malformed_token_answers_404(acme, woken):
     client = Client()
     for token in ["x" * 43, "short", "../../admin", acme.push_token[:-1] + "!"]:
@@ -183,9 +193,12 @@ def test_the_access_log_path_hides_the_token(acme):
 
 
 def test_regenerating_the_token_retires_the_old_path(acme, woken):
+    post(Client(), acme, body())
+    assert PushReceiver.objects.filter(setting=acme).exists()
     old_path = acme.senselink_push_path
     new_path = push.regenerate_token(setting=acme)
     assert new_path != old_path
+    assert not PushReceiver.objects.filter(setting=acme).exists()  # a new subscription
     client = Client()
     assert client.post(old_path, data=body(), content_type="application/json").status_code == 404
     assert client.post(new_path, data=body(), content_type="application/json").status_code == 200

@@ -32,7 +32,7 @@ def acme(settings, monkeypatch):
     settings.PUSH_STOPPED_GRACE_SECONDS = 120
     settings.SUPPORT_EMAIL = "support@vendor.example.jp"
     monkeypatch.setattr(push, "wake", lambda setting_id: True)
-    tenant = make_tenant("acme")
+    tenant = make_tenant("acme", realtime_clock_in=True)
     setting = ConnectSetting.objects.get(tenant=tenant)
     receive(setting, at=T0)
     user = make_tenant_user(tenant, "acme-hr")

@@ -99,7 +99,7 @@ def setting_for_token(token: str) -> ConnectSetting | None:
     return (
         ConnectSetting.objects.filter(push_token=candidate)
         .exclude(push_token="")
-        .only("pk", "tenant_id")
+        .only("pk", "tenant_id", "realtime_clock_in")
         .first()
     )
 
@@ -139,7 +139,7 @@ def receive_push(*, token: str, body: bytes, now: datetime | None = None) -> Out
             except IntegrityError:
                 return Outcome.DUPLICATE
             outcome = Outcome.STORED if event_type == RECOGNITION else Outcome.IGNORED
-        if event_type == RECOGNITION:
+        if event_type == RECOGNITION and setting.realtime_clock_in:
             setting_id = setting.pk
             transaction.on_commit(lambda: wake(setting_id), robust=True)
     return outcome
@@ -239,11 +239,15 @@ def stopped_receivers_for(tenant_id: int):
 
 
 def regenerate_token(*, setting: ConnectSetting) -> str:
-    """A new receiving path (support's button): the old URL answers 404 from now on."""
+    """A new receiving path (support's button): the old URL answers 404 from now on, and what
+    was known of the old subscription (received, stopped) is forgotten until a push arrives at
+    the new one."""
     from ..models import new_push_token
 
     token = new_push_token()
-    ConnectSetting.objects.filter(pk=setting.pk).update(push_token=token)
+    with transaction.atomic():
+        ConnectSetting.objects.filter(pk=setting.pk).update(push_token=token)
+        PushReceiver.objects.filter(setting_id=setting.pk).delete()
     setting.push_token = token
     return setting.senselink_push_path
 
