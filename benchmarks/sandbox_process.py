@@ -85,6 +85,13 @@ class SandboxProcess:
     def cpu_seconds(self) -> float:
         return self._call("cpu")
 
+    def employee_codes(self) -> list[str]:
+        return self._call("codes")
+
+    def set_records(self, *, day: date, records: list[tuple[str, datetime]]) -> int:
+        """Replace the day's recognitions with these (job number, aware time) pairs."""
+        return self._call("set_records", day=day, records=records)
+
     def stop(self) -> None:
         if self._process.is_alive():
             with contextlib.suppress(EOFError, OSError, RuntimeError):
@@ -133,6 +140,8 @@ def _serve(conn, options: dict[str, Any]) -> None:
         "attendance_floor": lambda day, mode: attendance_floor(sandbox, day, mode),
         "punch_stats": lambda day: punch_stats(sandbox, day),
         "cpu": time.process_time,
+        "set_records": lambda day, records: set_records(sandbox, day, records),
+        "codes": lambda: [e["code"] for e in sandbox.kot.employees],
     }
     try:
         while True:
@@ -149,6 +158,13 @@ def _serve(conn, options: dict[str, Any]) -> None:
                 conn.send(("error", traceback.format_exc()))
     finally:
         sandbox.stop()
+
+
+def set_records(sandbox, day: date, records: list[tuple[str, datetime]]) -> int:
+    sandbox.senselink.set_records(day, [])
+    for job_number, when in records:
+        sandbox.senselink.add_record(when=when, job_number=job_number)
+    return len(records)
 
 
 def _wanted_person(employee: dict[str, Any]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from ..models import ClusterHeartbeat, SyncError, SyncRun
+from ..models import ClusterHeartbeat, PunchLedger, SyncError, SyncRun
 from . import push
 
 log = logging.getLogger(__name__)
@@ -108,6 +108,10 @@ def prune_history(
     report.task_failures = _delete_surplus_task_failures()
     report.sessions, _ = _expired_sessions(now).delete()
     report.heartbeats, _ = _stale_heartbeats(now).delete()
+    # The punch ledger (real-time clock-in) is bounded by the same history (a row per punch).
+    ledger_rows, _ = PunchLedger.objects.filter(working_date__lt=report.cutoff.date()).delete()
+    if ledger_rows:
+        log.info("prune_history: %d punch ledger row(s) deleted", ledger_rows)
     report.push_messages = push.prune_messages(now=now)
     log.info("prune_history (older than %s): %s", report.cutoff.isoformat(), report)
     return report

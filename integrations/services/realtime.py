@@ -138,6 +138,10 @@ def _realtime_settings():
     )
 
 
+def _spread(setting_id: int, interval_minutes: int) -> timedelta:
+    return timedelta(minutes=setting_id % max(1, interval_minutes))
+
+
 @dataclass
 class TickReport:
     queued: int = 0
@@ -152,11 +156,14 @@ class TickReport:
 def tick(*, now: datetime) -> TickReport:
     """The dispatcher's every-minute call: queue due polls (one per tenant), end finished days."""
     report = TickReport()
-    missing = list(
-        _realtime_settings().filter(realtime_state__isnull=True).values_list("pk", flat=True)
-    )
+    missing = _realtime_settings().filter(realtime_state__isnull=True)
+    # A tenant's first poll falls within its first interval, spread by its id: a thousand
+    # tenants turned on together poll a fifth of them each minute, not all in one.
     RealtimeState.objects.bulk_create(
-        [RealtimeState(setting_id=pk, next_poll_at=now) for pk in missing],
+        [
+            RealtimeState(setting_id=pk, next_poll_at=now + _spread(pk, minutes))
+            for pk, minutes in missing.values_list("pk", "realtime_interval_minutes")
+        ],
         ignore_conflicts=True,
         batch_size=500,
     )
