@@ -2,6 +2,7 @@
 
     python -m benchmarks.push_bench [--tenants 10] [--recognitions 10] [--latency-ms 20]
                                     [--gap 2.0] [--workers 2] [--json]
+    python -m benchmarks.push_bench --receiver 5000 [--clients 16] [--tenants 100]
 
 Recreates the benchmark database (DATABASE_URL must name a "bench" database; REDIS_URL, when
 set, is the broker), then starts the Procfile's ``web`` (gunicorn, the push receiver) and
@@ -12,6 +13,8 @@ URL. Each tenant's thread makes ``--recognitions`` recognitions of distinct empl
 0–``--gap`` s apart, all tenants at once; a watcher notes when each clock-in reaches the KOT
 sandbox. The target: push → KOT clock-in p95 ≤ 10 s, each clock-in once. Prints the figures
 (``--json``: also one JSON line); the row in docs/PERFORMANCE.md is copied from it by hand.
+
+``--receiver PUSHES`` measures the receiver alone (pushes per second and answer times).
 
 Run it outside KOT's forbidden windows (the first poll of a tenant reads KOT's employee list).
 """
@@ -113,7 +116,17 @@ def main() -> None:
     parser.add_argument("--gap", type=float, default=2.0, help="max seconds between recognitions")
     parser.add_argument("--workers", type=int, default=2, help="Q_WORKERS of the worker process")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--receiver",
+        type=int,
+        metavar="PUSHES",
+        help="measure only the receiver: PUSHES pushes from --clients threads, no worker",
+    )
+    parser.add_argument("--clients", type=int, default=16, help="concurrent pushers (--receiver)")
     args = parser.parse_args()
+    if args.receiver:
+        receiver_only(args)
+        return
 
     port = _free_port()
     os.environ["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"
@@ -274,6 +287,103 @@ def main() -> None:
         f"{figures['database']}): {figures['clock_ins']}/{figures['recognitions']} clock-ins, "
         f"twice {twice}; p50 {figures['p50_s']} s, p95 {figures['p95_s']} s, max "
         f"{figures['max_s']} s (target p95 ≤ 10 s) — {'PASS' if ok else 'FAIL'}"
+    )
+    if args.json:
+        print(json.dumps(figures))
+    raise SystemExit(0 if ok else 1)
+
+
+def receiver_only(args: argparse.Namespace) -> None:
+    """The receiver alone (gunicorn, the Procfile's web line): pushes/s and answer times, each
+    push a new messageId for one of --tenants tenants (real-time on, so each wakes a poll that
+    no worker takes: the wake's conditional UPDATE coalesces them)."""
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    port = _free_port()
+    os.environ["PORTAL_BASE_URL"] = f"http://127.0.0.1:{port}"
+    env.configure()
+    from .database import migrate, recreate, server_version
+
+    recreate()
+    import django
+
+    django.setup()
+    migrate()
+    from integrations.models import ConnectSetting, PushMessage, Tenant
+    from integrations.services import push
+
+    urls = []
+    for index in range(args.tenants):
+        tenant = Tenant.objects.create(
+            name=f"push-{index:03d}", slug=f"push-{index:03d}", subscription_status="active"
+        )
+        setting = ConnectSetting.objects.create(
+            tenant=tenant, senselink_url="https://link.example.jp/", realtime_clock_in=True
+        )
+        urls.append(push.push_url(setting))
+    logs = Path(env.DEFAULT_SQLITE).parent
+    web = _start(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "--config",
+            "python:portal.gunicorn_conf",
+            "portal.wsgi",
+        ],
+        {"PORT": str(port), "WEB_CONCURRENCY": "2", "WEB_THREADS": "4"},
+        logs / "push-bench-web.log",
+    )
+    local = threading.local()
+
+    def send(index: int) -> tuple[int, float]:
+        session = getattr(local, "session", None)
+        if session is None:
+            session = local.session = requests.Session()
+            session.trust_env = False
+        body = {
+            "eventType": "30000",
+            "messageId": uuid.uuid4().hex,
+            "sendTime": datetime.now(env.JST).strftime("%Y-%m-%d %H:%M:%S"),
+            "data": {"id": index, "job_number": f"{index:05d}", "sign_time": int(time.time())},
+        }
+        started = time.monotonic()
+        answer = session.post(urls[index % len(urls)], json=body, timeout=10)
+        return answer.status_code, time.monotonic() - started
+
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        with ThreadPoolExecutor(args.clients) as pool:
+            list(pool.map(send, range(min(200, args.receiver))))  # warm-up
+            started = time.monotonic()
+            results = list(pool.map(send, range(args.receiver)))
+            wall = time.monotonic() - started
+    finally:
+        _stop(web)
+    times = sorted(seconds for _status, seconds in results)
+    statuses = Counter(status for status, _seconds in results)
+    figures = {
+        "pushes": args.receiver,
+        "clients": args.clients,
+        "tenants": args.tenants,
+        "statuses": dict(statuses),
+        "per_second": round(args.receiver / wall, 1),
+        "p50_ms": round(statistics.median(times) * 1000, 1),
+        "p95_ms": round(statistics.quantiles(times, n=20, method="inclusive")[-1] * 1000, 1),
+        "max_ms": round(times[-1] * 1000, 1),
+        "stored": PushMessage.objects.count(),
+        "database": server_version(),
+        "broker": "redis" if os.environ.get("REDIS_URL") else "orm",
+        "at": datetime.now(env.JST).isoformat(timespec="minutes"),
+    }
+    ok = statuses == Counter({200: args.receiver}) and figures["max_ms"] < 5000
+    print(
+        f"push receiver (gunicorn 2×4, {figures['database']}, {figures['broker']} broker): "
+        f"{args.receiver} pushes from {args.clients} clients in {wall:.1f} s = "
+        f"{figures['per_second']}/s; answer p50 {figures['p50_ms']} ms, p95 {figures['p95_ms']} "
+        f"ms, max {figures['max_ms']} ms (SenseLink's limit 5,000 ms); statuses {dict(statuses)} "
+        f"— {'PASS' if ok else 'FAIL'}"
     )
     if args.json:
         print(json.dumps(figures))
