@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,15 @@ def run_size(size: int, latency_ms: float, workdir: Path) -> dict:
     return json.loads(out.read_text())
 
 
+KEPT = re.compile(r"<!-- kept:([\w-]+) -->.*?<!-- /kept:\1 -->", re.S)
+
+
+def kept_sections(text: str) -> list[str]:
+    """Sections measured by other commands (``<!-- kept:NAME -->`` … ``<!-- /kept:NAME -->``,
+    e.g. benchmarks/push_bench.py's), carried over when this command rewrites the document."""
+    return [match.group(0) for match in KEPT.finditer(text)]
+
+
 def write_report(results: dict, output: Path | None) -> int:
     from . import report
 
@@ -98,8 +108,10 @@ def write_report(results: dict, output: Path | None) -> int:
         if results["machine"]["database"].startswith("PostgreSQL"):
             command = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench " + command
         output.parent.mkdir(parents=True, exist_ok=True)
+        kept = kept_sections(output.read_text() if output.exists() else "")
         output.write_text(
             report.markdown(results, command=command, diagnosis=report.diagnosis(results))
+            + "".join(f"\n{block}\n" for block in kept)
         )
         print(f"written: {output}")
     failed = [t for t in report.evaluate(results) if t["ok"] is False]
