@@ -93,7 +93,8 @@ KEPT = re.compile(r"<!-- kept:([\w-]+) -->.*?<!-- /kept:\1 -->", re.S)
 
 def kept_sections(text: str) -> list[str]:
     """Sections measured by other commands (``<!-- kept:NAME -->`` … ``<!-- /kept:NAME -->``,
-    e.g. benchmarks/push_bench.py's), carried over when this command rewrites the document."""
+    benchmarks/realtime_bench.py's and push_bench.py's), carried over when this command
+    rewrites the document."""
     return [match.group(0) for match in KEPT.finditer(text)]
 
 
