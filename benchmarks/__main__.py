@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -87,6 +88,16 @@ def run_size(size: int, latency_ms: float, workdir: Path) -> dict:
     return json.loads(out.read_text())
 
 
+KEPT = re.compile(r"<!-- kept:([\w-]+) -->.*?<!-- /kept:\1 -->", re.S)
+
+
+def kept_sections(text: str) -> list[str]:
+    """Sections measured by other commands (``<!-- kept:NAME -->`` … ``<!-- /kept:NAME -->``,
+    benchmarks/realtime_bench.py's and push_bench.py's), carried over when this command
+    rewrites the document."""
+    return [match.group(0) for match in KEPT.finditer(text)]
+
+
 def write_report(results: dict, output: Path | None) -> int:
     from . import report
 
@@ -98,26 +109,14 @@ def write_report(results: dict, output: Path | None) -> int:
         if results["machine"]["database"].startswith("PostgreSQL"):
             command = "DATABASE_URL=postgres://postgres@127.0.0.1:5432/portal_bench " + command
         output.parent.mkdir(parents=True, exist_ok=True)
-        text = report.markdown(results, command=command, diagnosis=report.diagnosis(results))
-        output.write_text(text + _kept_sections(output))
+        kept = kept_sections(output.read_text() if output.exists() else "")
+        output.write_text(
+            report.markdown(results, command=command, diagnosis=report.diagnosis(results))
+            + "".join(f"\n{block}\n" for block in kept)
+        )
         print(f"written: {output}")
     failed = [t for t in report.evaluate(results) if t["ok"] is False]
     return 1 if failed else 0
-
-
-KEPT = ("<!-- kept:realtime -->", "<!-- /kept:realtime -->")
-
-
-def _kept_sections(output: Path) -> str:
-    """Sections written by hand from other benchmarks' output (benchmarks/realtime_bench.py)
-    survive a rewrite of the document."""
-    if not output.exists():
-        return ""
-    old = output.read_text()
-    start, stop = old.find(KEPT[0]), old.find(KEPT[1])
-    if start < 0 or stop < start:
-        return ""
-    return "\n" + old[start : stop + len(KEPT[1])] + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,19 +35,27 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_POST
 
-from .admin_filters import PROBLEM_STATUSES, ErrorTenantFilter, LastResultFilter, TenantFilter
+from .admin_filters import (
+    PROBLEM_STATUSES,
+    ErrorTenantFilter,
+    LastResultFilter,
+    PushStoppedFilter,
+    TenantFilter,
+)
 from .forms import WriteOnlySecretsMixin, secret_field
 from .kinds import KINDS
 from .models import (
     ConnectSetting,
     KotDivision,
     PunchLedger,
+    PushReceiver,
     SyncError,
     SyncRun,
     Tenant,
     TenantMembership,
     TermsConsent,
 )
+from .services import push
 from .services.connection_test import check_connections
 from .services.realtime import realtime_polled_at
 from .services.reruns import rerun
@@ -190,7 +198,13 @@ class ConnectSettingInline(admin.StackedInline):
     extra = 1
     max_num = 1  # one connector (SenseLink) today
     can_delete = False
-    readonly_fields = ["app_secret_status", "realtime_polled", "updated_at"]
+    readonly_fields = [
+        "app_secret_status",
+        "realtime_polled",
+        "push_url",
+        "push_state",
+        "updated_at",
+    ]
     fieldsets = [
         (
             _("SenseLinkの情報"),
@@ -247,6 +261,16 @@ class ConnectSettingInline(admin.StackedInline):
                 ),
             },
         ),
+        (
+            _("プッシュ受信(SenseLinkイベントサブスクリプション)"),
+            {
+                "fields": ["push_url", "push_state"],
+                "description": _(
+                    "受信URLは秘密です(SenseLinkは受信側の認証に対応していません)。漏れた場合は"
+                    "上の[プッシュ受信URLを再発行]で作り直し、新しいURLをJCVに申請してもらいます。"
+                ),
+            },
+        ),
         (None, {"fields": ["updated_at"]}),
     ]
 
@@ -256,6 +280,32 @@ class ConnectSettingInline(admin.StackedInline):
         if polled is None:
             return "-"
         return f"{timezone.localtime(polled):%Y-%m-%d %H:%M:%S}"
+
+    @admin.display(description=_("受信URL"))
+    def push_url(self, obj):
+        return push.push_url(obj) if obj and obj.pk else "-"
+
+    @admin.display(description=_("状態"))
+    def push_state(self, obj):
+        receiver = PushReceiver.objects.filter(setting_id=obj.pk).first() if obj else None
+        if receiver is None:
+            return _("未受信")
+        if receiver.stopped_at:
+            return format_html(
+                "<strong>{}</strong> {} ({}: {}) {}",
+                _("停止中"),
+                jst(receiver.stopped_at),
+                _("最新の受信"),
+                jst(receiver.last_push_at),
+                push.RESTORE_HOWTO,
+            )
+        return format_html(
+            "{} ({}: {}, {}件)",
+            _("受信中"),
+            _("最新の受信"),
+            jst(receiver.last_push_at),
+            receiver.push_count,
+        )
 
     @admin.display(description=_("Appシークレット(登録状況)"))
     def app_secret_status(self, obj):
@@ -310,7 +360,7 @@ class TenantAdmin(admin.ModelAdmin):
         "last_employee_run",
         "last_attendance_run",
     ]
-    list_filter = ["subscription_status", LastResultFilter]
+    list_filter = ["subscription_status", LastResultFilter, PushStoppedFilter]
     search_fields = ["name", "slug"]
     list_per_page = 50
     fieldsets = [
@@ -414,6 +464,11 @@ class TenantAdmin(admin.ModelAdmin):
                 name="integrations_tenant_connection_test",
             ),
             path(
+                "<path:object_id>/push-token/",
+                self.admin_site.admin_view(self.push_token_view),
+                name="integrations_tenant_push_token",
+            ),
+            path(
                 "<path:object_id>/run/<str:kind>/",
                 self.admin_site.admin_view(self.run_view),
                 name="integrations_tenant_run",
@@ -471,6 +526,30 @@ class TenantAdmin(admin.ModelAdmin):
             )
         summary = ", ".join(f"{r.service} {'OK' if r.ok else 'NG'}" for r in results)
         self.log_change(request, tenant, f"接続テスト ({summary})")
+        return self._back(tenant)
+
+    @method_decorator(require_POST)
+    def push_token_view(self, request, object_id):
+        """A new SenseLink push receiving path; the old one answers 404 from now on."""
+        tenant = self.get_object(request, unquote(object_id))
+        if tenant is None:
+            raise Http404
+        if not self.has_change_permission(request, tenant):
+            raise PermissionDenied
+        setting = tenant.connect_settings.filter(
+            connector=ConnectSetting.Connector.SENSELINK
+        ).first()
+        if setting is None:
+            raise Http404
+        push.regenerate_token(setting=setting)
+        self.log_change(request, tenant, "プッシュ受信URLを再発行")  # the token is not logged
+        self.message_user(
+            request,
+            _(
+                "プッシュ受信URLを再発行しました。新しいURLをJCVに申請するようお客様にご案内ください。"
+            ),
+            messages.SUCCESS,
+        )
         return self._back(tenant)
 
     @method_decorator(require_POST)

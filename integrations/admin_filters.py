@@ -71,3 +71,25 @@ class TenantFilter(admin.SimpleListFilter):
 
 class ErrorTenantFilter(TenantFilter):
     tenant_field = "run__tenant_id"
+
+
+class PushStoppedFilter(admin.SimpleListFilter):
+    """Tenants whose SenseLink push subscription was found stopped (support restores it)."""
+
+    title = _("プッシュ受信")
+    parameter_name = "push"
+
+    def lookups(self, request, model_admin):
+        return [("stopped", _("停止中")), ("receiving", _("受信中"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "stopped":
+            return queryset.filter(
+                connect_settings__push_receiver__stopped_at__isnull=False
+            ).distinct()
+        if self.value() == "receiving":
+            return queryset.filter(
+                connect_settings__push_receiver__isnull=False,
+                connect_settings__push_receiver__stopped_at__isnull=True,
+            ).distinct()
+        return queryset

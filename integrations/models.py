@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -15,6 +17,14 @@ from .kinds import KINDS
 from .validators import forbidden_hours, validate_person_group_ids, validate_senselink_url
 
 HOURS = [(h, f"{h}") for h in range(24)]
+PUSH_PATH_PREFIX = "/hooks/senselink/"
+
+
+def new_push_token() -> str:
+    """An unguessable receiving token for SenseLink's event subscription (32 random bytes)."""
+    return secrets.token_urlsafe(32)
+
+
 DAYS = [(d, f"{d}") for d in range(1, 32)]
 
 
@@ -270,6 +280,15 @@ class ConnectSetting(models.Model):
             "打刻します。"
         ),
     )
+    # The secret part of the push receiving path (SenseLink cannot authenticate its pushes):
+    # never logged or shown outside the tenant's settings page and the admin.
+    push_token = models.CharField(
+        _("プッシュ受信トークン"),
+        max_length=64,
+        unique=True,
+        default=new_push_token,
+        editable=False,
+    )
     attendance_paused = models.BooleanField(_("勤怠連携を一時停止"), default=False)
     employee_paused = models.BooleanField(_("社員情報連携を一時停止"), default=False)
     updated_at = models.DateTimeField(_("更新日時"), auto_now=True)
@@ -381,6 +400,11 @@ class ConnectSetting(models.Model):
     @property
     def has_senselink_credentials(self) -> bool:
         return bool(self.senselink_url and self.app_key and self.app_secret)
+
+    @property
+    def senselink_push_path(self) -> str:
+        """The path SenseLink's event subscription POSTs to: ``/hooks/senselink/<token>/``."""
+        return f"{PUSH_PATH_PREFIX}{self.push_token}/"
 
     def is_paused(self, kind: str) -> bool:
         return getattr(self, KINDS[kind].paused_field)
@@ -579,6 +603,70 @@ class SyncError(models.Model):
 
     def __str__(self) -> str:
         return self.message
+
+
+class PushReceiver(models.Model):
+    """What the portal knows of a setting's SenseLink event subscription (push).
+
+    A row exists once a push arrived. ``stopped_at`` is set when a poll finds employee records
+    that no push announced (SenseLink stops every later push after one failed push) and cleared
+    by the next push (the subscription was restored).
+    """
+
+    setting = models.OneToOneField(
+        ConnectSetting,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="push_receiver",
+        verbose_name=_("連携設定"),
+    )
+    first_push_at = models.DateTimeField(_("最初のプッシュ受信"))
+    last_push_at = models.DateTimeField(_("最新のプッシュ受信"))
+    push_count = models.PositiveIntegerField(_("プッシュ受信数"), default=0)
+    # The sign time of the oldest employee record a poll found after the last push, while no
+    # push has announced it yet; the subscription counts as stopped once it is older than the
+    # grace delay.
+    unannounced_since = models.DateTimeField(_("未通知のレコード"), null=True, blank=True)
+    stopped_at = models.DateTimeField(_("停止を検出"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("イベントサブスクリプション")
+        verbose_name_plural = _("イベントサブスクリプション")
+
+    def __str__(self) -> str:
+        return f"{self.setting} push"
+
+    @property
+    def is_stopped(self) -> bool:
+        return self.stopped_at is not None
+
+
+class PushMessage(models.Model):
+    """One push received from SenseLink, kept to answer a repeated ``messageId`` with nothing."""
+
+    setting = models.ForeignKey(
+        ConnectSetting,
+        on_delete=models.CASCADE,
+        related_name="push_messages",
+        verbose_name=_("連携設定"),
+    )
+    message_id = models.CharField(_("messageId"), max_length=128)
+    event_type = models.CharField(_("eventType"), max_length=16, blank=True, default="")
+    send_time = models.CharField(_("sendTime"), max_length=32, blank=True, default="")
+    received_at = models.DateTimeField(_("受信日時"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("プッシュ受信")
+        verbose_name_plural = _("プッシュ受信")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["setting", "message_id"], name="one_push_per_message_id"
+            )
+        ]
+        indexes = [models.Index(fields=["received_at"], name="push_received_at")]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.message_id}"
 
 
 class TenantMembership(models.Model):

@@ -40,6 +40,7 @@ DISPATCHER = "portal-dispatcher"
 EXECUTE_RUN = "integrations.tasks.execute_run_task"
 DISPATCH = "integrations.tasks.dispatch_task"
 SEND_RUN_MAIL = "integrations.tasks.send_run_mail_task"
+SEND_PUSH_STOPPED_MAIL = "integrations.tasks.send_push_stopped_mail_task"
 PRUNE_HISTORY = "integrations.tasks.prune_history_task"
 WORKERS_BEAT = "integrations.tasks.workers_beat_task"
 REALTIME_POLL = "integrations.tasks.realtime_poll_task"
@@ -300,6 +301,12 @@ def hand_out_due_runs(*, now: datetime) -> int:
             ]
         )
     return len(rows)
+
+
+def enqueue_push_stopped_mail(*, setting_id: int) -> None:
+    """Tell the tenant and support that a push subscription stopped, after the mark commits."""
+    job = Job(SEND_PUSH_STOPPED_MAIL, (setting_id,), f"push-stopped-mail-{setting_id}", "mail")
+    transaction.on_commit(lambda: enqueue([job]), robust=True)
 
 
 def enqueue_run_mail(*, run_id: int) -> None:

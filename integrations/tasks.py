@@ -8,7 +8,7 @@ from .services import heartbeats
 from .services.dispatch import dispatch
 from .services.execution import execute_run
 from .services.history import prune_history
-from .services.notifications import send_run_problem_mail
+from .services.notifications import send_push_stopped_mail, send_run_problem_mail
 from .services.realtime import poll
 
 # A worker starting tasks back to back records that it is alive at most this often.
@@ -32,6 +32,12 @@ def send_run_mail_task(run_id: int) -> str:
     if not send_run_problem_mail(run_id=run_id):
         # Logged by the service; failing the task shows it among django-q2's failed tasks.
         raise RuntimeError(f"the failure notice of run {run_id} could not be sent")
+    return "sent"
+
+
+def send_push_stopped_mail_task(setting_id: int) -> str:
+    if not send_push_stopped_mail(setting_id=setting_id):
+        raise RuntimeError(f"the push-stopped notice of setting {setting_id} could not be sent")
     return "sent"
 
 

@@ -31,6 +31,8 @@ accesslog = "-"
 access_log_format = (
     '%(h)s %({x-forwarded-for}i)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms "%(a)s"'
 )
+# The access log writes the push receiver's path without its token (the token is the secret).
+logger_class = "portal.gunicorn_logging.RedactingLogger"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # The portal stays a plain WSGI app: no preloading (each worker opens its own connections).

@@ -237,6 +237,13 @@ PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 KOT_API_BASE_URL = env.str("KOT_API_BASE_URL", default="https://api.kingtime.jp/v1.0")
 # The address customers register in SenseLink's アプリケーションドメイン and KOT's token IP list.
 PORTAL_OUTBOUND_IP = env.str("PORTAL_OUTBOUND_IP", default="203.0.113.10")
+# The fixed address and port customers submit to JCV with the push receiving URL (SenseLink's
+# event subscription); the port is PORTAL_BASE_URL's.
+PORTAL_INBOUND_IP = env.str("PORTAL_INBOUND_IP", default=PORTAL_OUTBOUND_IP)
+# A record no push announced for this long marks the tenant's push subscription stopped.
+PUSH_STOPPED_GRACE_SECONDS = env.int("PUSH_STOPPED_GRACE_SECONDS", default=120)
+# Received push message ids are kept this long (duplicates come within seconds).
+PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel

@@ -17,6 +17,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from django.views.decorators.http import require_GET, require_http_methods
 
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
+from integrations.services import push
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.preview import preview_sync
@@ -220,6 +221,7 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
             "preview_form": PreviewForm(initial={"target_date": yesterday()}),
             "kot_divisions": request.tenant.kot_divisions.all()[:50],
             "workday_warning": schedule_wait_warning(setting) if setting.pk else "",
+            "push": push.details_for(setting) if setting.pk else None,
         },
     )
 

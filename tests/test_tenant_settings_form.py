@@ -58,7 +58,8 @@ def field_error(page: str, name: str) -> str:
     return page[start : min(stops)] if stops else page[start:]
 
 
-def test_settings_page_shows_sections_labels_and_notes(acme):
+def test_settings_page_shows_sections_labels_and_notes(acme, settings):
+    settings.PORTAL_INBOUND_IP = "198.51.100.7"  # the push section's address, counted apart
     page = acme.client.get(acme.url).content.decode()
     for text in (
         "SenseThunder連携 設定",
@@ -88,6 +89,7 @@ def test_settings_page_shows_sections_labels_and_notes(acme):
     ):
         assert text in page, text
     assert page.count(settings.PORTAL_OUTBOUND_IP) == 2
+    assert page.count(settings.PORTAL_INBOUND_IP) == 1  # what to submit to JCV for push
     assert page.count("設定済み") == 2
 
 

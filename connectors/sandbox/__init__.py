@@ -144,6 +144,7 @@ class Sandbox:
             return
         self._stopped = True
         self._runtime.stopping.set()
+        self.senselink.subscription.stop()
         self._kot_server.stop()
         self._senselink_server.stop()
 

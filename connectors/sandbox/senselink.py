@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import bisect
 import hashlib
+import json
 import random
 import re
 import threading
@@ -41,6 +42,7 @@ from typing import Any
 
 from . import data
 from .server import App, Request, Response
+from .subscription import Subscription
 
 JST = data.JST
 VERSION = "5.6.1"
@@ -182,6 +184,8 @@ class SenseLinkState:
         self.next_person_id = 10001
         self._employees = employees
         self._days: dict[date, _DayIndex] = {}
+        # The event subscription (push): new records added with add_record are pushed.
+        self.subscription = Subscription(clock=lambda: self.clock())
 
     def configure(self, **switches: Any) -> None:
         """Set reading switches by name (see READINGS), refusing unknown names and values."""
@@ -339,7 +343,8 @@ class SenseLinkState:
             }
             record = data.finish_record(record_id + 1, int(when.timestamp()), essentials)
             self._days[day] = _DayIndex([*index.records, record])
-            return record
+        self.subscription.publish(record)
+        return record
 
     def query_records(
         self,
@@ -502,6 +507,7 @@ class SenseLinkApp(App):
         self.add_route("GET", "/api/v1/user/delete/{id}", self.delete_person)
         self.add_route("GET", "/api/v5/record/list", self.list_records)
         self.add_route("GET", "/api/v1/group", self.list_groups)
+        self.add_route("POST", "/api/v3/event/updateSub", self.update_subscription)
 
     def handle(self, route: Any, request: Request) -> Response:
         rejection = self.check_signature(request)
@@ -657,6 +663,24 @@ class SenseLinkApp(App):
         if person is None:
             return failure(USER_NOT_EXIST)
         return envelope(None)
+
+    def update_subscription(self, request: Request) -> Response:
+        """Register or restore the event subscription: JSON or form ``url`` (the receiver)."""
+        url = ""
+        if request.headers.get("Content-Type", "").lower().startswith("application/json"):
+            try:
+                payload = json.loads(request.body or b"{}")
+            except ValueError:
+                return failure(PARAM_INVALID)
+            if isinstance(payload, dict) and isinstance(payload.get("url"), str):
+                url = payload["url"]
+        else:
+            form = parse_form(request) or {}
+            url = (form.get("url") or [""])[-1]
+        if not url.startswith(("http://", "https://")) or len(url) > 500:
+            return failure(PARAM_INVALID)
+        self.state.subscription.register(url)
+        return envelope(self.state.subscription.describe())
 
     def list_records(self, request: Request) -> Response:
         query = request.query

@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..models import ClusterHeartbeat, PunchLedger, SyncError, SyncRun
+from . import push
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +39,14 @@ class PruneReport:
     task_failures: int = 0
     sessions: int = 0
     heartbeats: int = 0
+    push_messages: int = 0  # SenseLink push message ids past PUSH_MESSAGE_DAYS
     complete: bool = True  # False when the time budget ran out before the end
 
     def __str__(self) -> str:
         return (
             f"runs={self.runs} errors={self.errors} task_failures={self.task_failures} "
             f"sessions={self.sessions} heartbeats={self.heartbeats}"
+            + (f" push_messages={self.push_messages}" if self.push_messages else "")
             + ("" if self.complete else " (time budget spent; the rest goes next time)")
         )
 
@@ -109,6 +112,7 @@ def prune_history(
     ledger_rows, _ = PunchLedger.objects.filter(working_date__lt=report.cutoff.date()).delete()
     if ledger_rows:
         log.info("prune_history: %d punch ledger row(s) deleted", ledger_rows)
+    report.push_messages = push.prune_messages(now=now)
     log.info("prune_history (older than %s): %s", report.cutoff.isoformat(), report)
     return report
 

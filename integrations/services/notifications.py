@@ -17,7 +17,7 @@ from django.core.mail import EmailMessage
 from django.utils import timezone, translation
 
 from ..kinds import kind_of
-from ..models import SyncError, SyncRun
+from ..models import ConnectSetting, SyncError, SyncRun
 
 log = logging.getLogger(__name__)
 
@@ -133,4 +133,66 @@ def send_run_problem_mail(*, run_id: int) -> bool:
         log.exception("run %s: the failure notification could not be sent", run.pk)
         return False
     log.info("run %s: failure notification sent to %d recipient(s)", run.pk, len(recipients))
+    return True
+
+
+def push_stopped_body(setting: ConnectSetting) -> str:
+    from .push import RESTORE_HOWTO
+
+    receiver = setting.push_receiver
+    base = settings.PORTAL_BASE_URL.rstrip("/")
+    lines = [
+        f"{setting.tenant.name} 様のSenseLinkイベントサブスクリプション(プッシュ)が停止しています"
+        "(SenseLink上の状態は「異常」と思われます)。",
+        "",
+        f"最後のプッシュ受信: {timezone.localtime(receiver.last_push_at):%Y年%m月%d日 %H:%M:%S}",
+    ]
+    if receiver.unannounced_since:
+        since = timezone.localtime(receiver.unannounced_since)
+        lines.append(f"プッシュされなかった最初の認証: {since:%Y年%m月%d日 %H:%M:%S}")
+    lines += [
+        "",
+        RESTORE_HOWTO,
+        "受信URLは連携設定の画面に表示されています(このメールには記載しません)。",
+        "",
+        f"連携設定(お客様用ページ): {base}/connects/{setting.pk}/settings/",
+    ]
+    if setting.tenant.notify_support:
+        lines.append(
+            f"テナント(サポート用管理画面): {base}/admin/integrations/tenant/{setting.tenant_id}/change/"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def send_push_stopped_mail(*, setting_id: int) -> bool:
+    """Mail the tenant's contact and support that the push subscription stopped (a task)."""
+    setting = (
+        ConnectSetting.objects.select_related("tenant", "push_receiver")
+        .filter(pk=setting_id, push_receiver__stopped_at__isnull=False)
+        .first()
+    )
+    if setting is None:
+        return True  # restored meanwhile: nothing to tell
+    tenant = setting.tenant
+    recipients = []
+    if tenant.notify_contact and tenant.contact_email:
+        recipients.append(tenant.contact_email)
+    if tenant.notify_support and settings.SUPPORT_EMAIL:
+        recipients.append(settings.SUPPORT_EMAIL)
+    if not recipients:
+        return True
+    try:
+        with translation.override(settings.LANGUAGE_CODE):
+            subject = f"[プッシュ停止] {tenant.name} SenseLinkイベントサブスクリプション"
+            body = push_stopped_body(setting)
+        EmailMessage(
+            subject=subject,
+            body=body,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=recipients,
+        ).send(fail_silently=False)
+    except Exception:
+        log.exception("setting %s: the push-stopped notice could not be sent", setting_id)
+        return False
+    log.info("setting %s: push-stopped notice sent to %d recipient(s)", setting_id, len(recipients))
     return True

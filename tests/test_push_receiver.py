@@ -1,0 +1,218 @@
+"""The SenseLink push receiver: POST only, CSRF-exempt, a bounded strict JSON body, 200 at once,
+one stored message per messageId (a repeat does nothing), a wake-up after commit, 404 for an
+unknown token, other event types stored and ignored, and the token in no log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+
+import pytest
+from django.test import Client
+
+from integrations.models import ConnectSetting, PushMessage, PushReceiver
+from integrations.services import push
+from portal.gunicorn_logging import redact_path
+from tests.conftest import make_tenant
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def acme():
+    """acme has real-time clock-in on and receives pushes; globex is another tenant."""
+    make_tenant("globex", realtime_clock_in=True)
+    return ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+
+
+@pytest.fixture
+def woken(monkeypatch):
+    """Setting ids whose poll the receiver woke (realtime's wake is recorded, not run)."""
+    calls: list[int] = []
+    monkeypatch.setattr(push, "wake", lambda setting_id: calls.append(setting_id) or True)
+    return calls
+
+
+def body(*, message_id=None, event_type="30000", **extra) -> bytes:
+    payload = {
+        "eventType": event_type,
+        "messageId": message_id or uuid.uuid4().hex,
+        "sendTime": "2026-11-25 08:45:03",
+        "data": {"id": 1, "job_number": "1001", "sign_time": 1795571103},
+        **extra,
+    }
+    return json.dumps(payload).encode()
+
+
+def post(client, setting, data: bytes, **kwargs):
+    return client.post(
+        setting.senselink_push_path, data=data, content_type="application/json", **kwargs
+    )
+
+
+def test_push_path_is_unguessable_and_unique_per_setting(acme):
+    other = ConnectSetting.objects.exclude(pk=acme.pk).get()
+    assert acme.senselink_push_path.startswith("/hooks/senselink/")
+    assert acme.senselink_push_path.endswith("/")
+    assert len(acme.push_token) >= 43  # 32 random bytes, url-safe base64
+    assert acme.push_token != other.push_token
+
+
+def test_a_recognition_is_stored_and_wakes_the_poll_after_commit(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    client = Client(enforce_csrf_checks=True)  # SenseLink sends no CSRF token
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, acme, body(message_id="m-1"))
+    assert response.status_code == 200
+    message = PushMessage.objects.get()
+    assert (message.setting_id, message.message_id, message.event_type) == (acme.pk, "m-1", "30000")
+    assert message.send_time == "2026-11-25 08:45:03"
+    assert woken == [acme.pk]
+    receiver = PushReceiver.objects.get(setting=acme)
+    assert receiver.push_count == 1 and receiver.stopped_at is None
+
+
+def test_a_repeated_message_id_answers_200_and_does_nothing(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        first = post(client, acme, body(message_id="same"))
+    with django_capture_on_commit_callbacks(execute=True):
+        again = post(client, acme, body(message_id="same"))
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert PushMessage.objects.count() == 1
+    assert woken == [acme.pk]  # the repeat woke nothing
+
+
+def test_the_same_message_id_of_another_tenant_is_its_own(acme, woken):
+    globex = ConnectSetting.objects.exclude(pk=acme.pk).get()
+    client = Client()
+    post(client, acme, body(message_id="shared"))
+    post(client, globex, body(message_id="shared"))
+    assert PushMessage.objects.filter(message_id="shared").count() == 2
+
+
+def test_other_event_types_are_stored_and_wake_nothing(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, body(event_type="30100"))
+    assert response.status_code == 200
+    assert PushMessage.objects.get().event_type == "30100"
+    assert woken == []
+
+
+def test_a_push_for_a_tenant_without_real_time_is_stored_and_wakes_nothing(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    ConnectSetting.objects.filter(pk=acme.pk).update(realtime_clock_in=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, body())
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 1 and woken == []
+
+
+def test_unknown_or_malformed_token_answers_404(acme, woken):
+    client = Client()
+    for token in ["x" * 43, "short", "../../admin", acme.push_token[:-1] + "!"]:
+        response = client.post(
+            f"/hooks/senselink/{token}/", data=body(), content_type="application/json"
+        )
+        assert response.status_code == 404, token
+    assert PushMessage.objects.count() == 0 and woken == []
+
+
+def test_only_post_is_accepted(acme, woken):
+    assert Client().get(acme.senselink_push_path).status_code == 405
+    assert PushMessage.objects.count() == 0
+
+
+def test_a_body_over_64_kib_is_refused_unread(acme, woken):
+    big = body(padding="x" * (push.BODY_LIMIT + 1))
+    response = post(Client(), acme, big)
+    assert response.status_code == 413
+    # A client that lies about its length gets no more than the limit read.
+    response = post(Client(), acme, body(), CONTENT_LENGTH=str(push.BODY_LIMIT + 1))
+    assert response.status_code == 413
+    assert PushMessage.objects.count() == 0 and woken == []
+
+
+def deeply_nested() -> bytes:
+    deep: dict = {}
+    for _ in range(push.MAX_DEPTH + 5):
+        deep = {"a": deep}
+    return json.dumps({"eventType": "30000", "messageId": "deep", "data": deep}).encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"not json",
+        b"[1, 2]",
+        b'{"eventType": "30000", "messageId": NaN}',
+        b"\xff\xfe{}",
+        b"[" * 20_000 + b"]" * 20_000,
+        deeply_nested(),
+    ],
+    ids=["text", "array", "nan", "not-utf8", "nested-20000", "nested-object"],
+)
+def test_a_body_that_is_not_a_bounded_json_object_answers_400(acme, woken, raw):
+    response = post(Client(), acme, raw)
+    assert response.status_code == 400
+    assert PushMessage.objects.count() == 0 and woken == []
+
+
+def test_a_recognition_without_message_id_still_wakes_the_poll(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    raw = json.dumps({"eventType": "30000", "data": {}}).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, raw)
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 0
+    assert woken == [acme.pk]
+
+
+def test_the_token_is_in_no_log_line(acme, woken, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = Client()
+    post(client, acme, b"not json")  # logged: body refused
+    client.post(f"/hooks/senselink/{'y' * 43}/", data=body(), content_type="application/json")
+    post(client, acme, body())
+    assert acme.push_token not in caplog.text
+    assert "y" * 43 not in caplog.text
+
+
+def test_the_access_log_path_hides_the_token(acme):
+    line = f'"POST {acme.senselink_push_path} HTTP/1.1" 200'
+    assert acme.push_token not in redact_path(line)
+    assert "/hooks/senselink/***/" in redact_path(line)
+
+
+def test_regenerating_the_token_retires_the_old_path(acme, woken):
+    post(Client(), acme, body())
+    assert PushReceiver.objects.filter(setting=acme).exists()
+    old_path = acme.senselink_push_path
+    new_path = push.regenerate_token(setting=acme)
+    assert new_path != old_path
+    assert not PushReceiver.objects.filter(setting=acme).exists()  # a new subscription
+    client = Client()
+    assert client.post(old_path, data=body(), content_type="application/json").status_code == 404
+    assert client.post(new_path, data=body(), content_type="application/json").status_code == 200
+
+
+def test_a_failure_while_storing_answers_200_and_logs_no_token(acme, woken, monkeypatch, caplog):
+    """A 500 would stop SenseLink's every later push: the next interval poll is the net."""
+    from django.db import OperationalError
+
+    def locked(**kwargs):
+        raise OperationalError(f"database is locked ({kwargs['token']})")
+
+    monkeypatch.setattr(push, "receive_push", locked)
+    response = post(Client(raise_request_exception=False), acme, body())
+    assert response.status_code == 200
+    assert "push receiver failed (OperationalError" in caplog.text
+    assert acme.push_token not in caplog.text
