@@ -751,7 +751,9 @@ class KotEmployeeDivision(models.Model):
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    employee_code = models.CharField(_("従業員コード"), max_length=64)
+    # A KOT code as KOT sends it, whatever its length (a cut code could name another employee):
+    # text, not a bounded column, so an over-long code is still keyed exactly (PostgreSQL).
+    employee_code = models.TextField(_("従業員コード"))
     division_code = models.CharField(_("所属コード"), max_length=64)
 
     class Meta:
@@ -786,7 +788,9 @@ class PunchLedger(models.Model):
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="punch_ledger", verbose_name=_("テナント")
     )
-    employee_code = models.CharField(_("従業員コード"), max_length=64)
+    # A KOT code as KOT sends it, whatever its length (a cut code could name another employee):
+    # text, not a bounded column, so an over-long code is still keyed exactly (PostgreSQL).
+    employee_code = models.TextField(_("従業員コード"))
     working_date = models.DateField(_("勤務日"))
     punch = models.CharField(_("打刻"), max_length=20, choices=SyncError.Punch.choices)
     state = models.CharField(_("状態"), max_length=10, choices=State.choices)
