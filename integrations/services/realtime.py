@@ -42,11 +42,12 @@ from connectors.senselink import SlRecord
 
 from .. import queue
 from ..models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun, Tenant
-from . import ledger
+from . import ledger, push
 from .attendance_sync import same_minute
 from .clients import kot_client, senselink_client
 from .parallel import each_in_parallel
 from .windows import window_end
+from .workday import rules_for
 
 log = logging.getLogger(__name__)
 
@@ -68,24 +69,8 @@ KEYS_MIN_AGE = timedelta(minutes=5)
 UNKNOWN_DAYS = 7  # unknown ledger rows older than this are left to the daily runs / support
 
 
-class CalendarDay:
-    """The working day as the calendar day in JST (00:00 border): until the working-day rules
-    (``services/workday.py``) are available."""
-
-    def working_date(self, employee_code: str, at: datetime) -> date:
-        return at.astimezone(JST).date()
-
-    def day_ended(self, working_date: date, now: datetime) -> bool:
-        end = datetime.combine(working_date + timedelta(days=1), time.min, tzinfo=JST)
-        return now >= end
-
-
 def rules(setting: ConnectSetting):
     """The tenant's working-day rules: ``working_date(code, at)`` and ``day_ended(d, now)``."""
-    try:
-        from .workday import rules_for
-    except ImportError:
-        return CalendarDay()
     return rules_for(setting)
 
 
@@ -695,10 +680,6 @@ class _PollWork:
             self.report.warnings += warned
 
     def _note_push(self, records: list[SlRecord]) -> None:
-        try:
-            from . import push  # type: ignore[attr-defined]
-        except ImportError:
-            return
         push.note_poll(setting=self.setting, records=records, now=self.now)
 
 
