@@ -522,27 +522,12 @@ class _PollWork:
                     exc.code,
                     f"従業員コード:{entry.employee_code} の出勤打刻に失敗しました。{exc.message}",
                 )
-        ledger.mark(
-            tenant_id=tenant_id,
-            owner=self.owner,
-            keys=posted,
-            state=ledger.State.POSTED,
-            now=self.now,
-        )
-        ledger.mark(
-            tenant_id=tenant_id,
-            owner=self.owner,
-            keys=unknown,
-            state=ledger.State.UNKNOWN,
-            now=self.now,
-        )
-        ledger.mark(
-            tenant_id=tenant_id,
-            owner=self.owner,
-            keys=failed,
-            state=ledger.State.FAILED,
-            now=self.now,
-        )
+        for keys, state in (
+            (posted, ledger.State.POSTED),
+            (unknown, ledger.State.UNKNOWN),
+            (failed, ledger.State.FAILED),
+        ):
+            ledger.mark(tenant_id=tenant_id, owner=self.owner, keys=keys, state=state, now=self.now)
         ledger.release(tenant_id=tenant_id, owner=self.owner, keys=[e.key for e in again])
         self.report.posted += len(posted)
         return [[e.employee_code, e.working_date.isoformat(), e.time.isoformat()] for e in again]
