@@ -610,7 +610,7 @@ def diagnosis(results: dict[str, Any]) -> str:
             )
             notes.append(
                 "**Queries grow with run time, not with employees.** The extra statements at "
-                f"{large['size']:,} employees are the run's heartbeat: `Heartbeat.__call__` in "
+                f"{large['size']:,} employees are the run's heartbeat: `Lease.__call__` in "
                 "`integrations/services/runs.py` UPDATEs `heartbeat_at` at most every 10 s of wall "
                 "time (the lease the dispatcher's reaper reads), so a 100-second run writes about "
                 "ten. Without those UPDATEs the counts are flat: "

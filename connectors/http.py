@@ -316,8 +316,14 @@ class HttpClient:
                 self._release(ticket, answer)  # _MISSING: no answer (an unexpected exception)
             if error is None:
                 return response
-            if self.resend_throttled and isinstance(error, ThrottledError):
-                # Refused before it was processed: safe to send again, writes included.
+            if (
+                self.resend_throttled
+                and isinstance(error, ThrottledError)
+                and not error.may_have_landed
+            ):
+                # Refused before it was processed: safe to send again, writes included. An
+                # answer that was not a clean refusal (may have landed) is never sent again,
+                # so every earlier try of a resent write was a clean refusal.
                 delay = self._throttle_delay(throttled, throttle_wait, error)
                 if delay is None:
                     raise error

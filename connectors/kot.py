@@ -307,21 +307,29 @@ class KotClient(HttpClient):
         )
 
     def _classify(self, response: requests.Response) -> ConnectorError | None:
+        error = self._classify_answer(response)
+        if error is not None and _is_write(response) and not _kot_refusal(response, error):
+            # Not an answer in which KOT says it refused the write (its error JSON, a 429): the
+            # write may have been stored (a gateway's page after KOT processed it).
+            error.may_have_landed = True
+        return error
+
+    def _classify_answer(self, response: requests.Response) -> ConnectorError | None:
         status = response.status_code
         try:
             body = self._json(response, required=False)
         except ResponseFormatError:
             body = None
-        if isinstance(body, dict) and str(body.get("code", "")) == "303":
+        errors = body.get("errors") if isinstance(body, dict) else None
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        codes = {str(e.get("code")) for e in errors}
+        if isinstance(body, dict) and str(body.get("code", "")) == "303" or "303" in codes:
             return self._throttled(response, code="kot_throttled")
         if status == 429:
             return self._throttled(response, code="kot_throttled")
         if 200 <= status < 300:
             return None
 
-        errors = body.get("errors") if isinstance(body, dict) else None
-        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-        codes = {str(e.get("code")) for e in errors}
         remote_message = self.redact(
             " / ".join(str(e.get("message", "")) for e in errors if e.get("message"))
         )[:500]
@@ -561,3 +569,23 @@ def _key_chunks(keys: list[str]) -> list[list[str]]:
 def _any(value: Any) -> Any:
     """An untyped JSON value, handed to int()/float() inside the caller's try (for mypy)."""
     return value
+
+
+def _is_write(response: requests.Response) -> bool:
+    request = getattr(response, "request", None)
+    return (getattr(request, "method", None) or "GET").upper() not in ("GET", "HEAD", "OPTIONS")
+
+
+def _kot_refusal(response: requests.Response, error: ConnectorError) -> bool:
+    """Whether an error answer is one in which KOT says it refused the request before storing
+    anything: a 4xx carrying KOT's error JSON (``errors[]`` or the ``"303"`` body), or a 429.
+    Anything else — a 5xx, an HTML or empty page, a 2xx or 5xx carrying a "303" — is not."""
+    status = response.status_code
+    if status == 429:
+        return True
+    if not 400 <= status < 500:
+        return False
+    body = getattr(response, "_connector_json", None)
+    if not isinstance(body, dict):
+        return False
+    return str(body.get("code", "")) == "303" or isinstance(body.get("errors"), list)

@@ -57,7 +57,7 @@ from .models import (
 )
 from .services import push
 from .services.connection_test import check_connections
-from .services.realtime import realtime_polled_at
+from .services.poll_state import polled_at as realtime_polled_at
 from .services.reruns import rerun
 from .services.runs import RunRefused, describe, request_run
 from .services.schedules import schedule_summary

@@ -772,11 +772,15 @@ class KotEmployeeDivision(models.Model):
 class PunchLedger(models.Model):
     """One punch the portal sends to KOT: written *before* the POST, so it is sent once.
 
-    One row per tenant, employee, working date and punch kind (unique in the database). The row
-    is ``sending`` while the POST is in flight, ``posted`` on 2xx, ``failed`` on a definite
-    refusal, and ``unknown`` when the answer was lost (timeout, closed connection, a worker
-    killed: a ``sending`` row older than the lease). An unknown punch is never sent again
-    blindly: the first poll or run outside KOT's windows reads KOT and settles it.
+    One row per tenant, employee, working date and punch kind (unique in the database). Every
+    writer (the attendance run, the real-time poll, reruns) goes through one protocol,
+    ``services/punches.py``: the row is ``sending`` while its owner (``owner``: a run's attempt or
+    a poll's lease token) holds it, ``posted`` on 2xx, ``failed`` on a definite refusal, and
+    ``unknown`` when the answer may have landed (timeout, lost connection, any 5xx, or an owner
+    that lost its lease after its POST). A row refused before KOT processed it is deleted
+    (released). An unknown row is settled only by a KOT read that started after it became
+    unknown: the writer notes ``version`` before reading and changes the row only if it is
+    unchanged (docs/SYNC_ENGINE.md, "One sending protocol").
     """
 
     class State(models.TextChoices):
@@ -796,7 +800,8 @@ class PunchLedger(models.Model):
     state = models.CharField(_("状態"), max_length=10, choices=State.choices)
     punch_time = models.DateTimeField(_("打刻時刻"))
     # Who holds the row while it is sending: "poll:<setting>:<token>" or "run:<id>:<attempt>".
-    owner = models.CharField(max_length=64, editable=False)
+    # Another writer takes it only when that owner lost its lease (runs.owner_alive), never by age.
+    owner = models.CharField(_("送信者"), max_length=64, editable=False)
     run = models.ForeignKey(
         SyncRun,
         on_delete=models.SET_NULL,
@@ -805,8 +810,13 @@ class PunchLedger(models.Model):
         related_name="ledger_rows",
         verbose_name=_("連携ログ"),
     )
-    sent_at = models.DateTimeField(_("送信日時"))
+    reserved_at = models.DateTimeField(_("確保日時"))
+    # The moment of its POST (blank: reserved, not sent yet — a lost owner's row is released).
+    sent_at = models.DateTimeField(_("送信日時"), null=True, blank=True)
     settled_at = models.DateTimeField(_("確定日時"), null=True, blank=True)
+    # Bumped by every change of state or owner: a writer changes a row it saw before its KOT
+    # read only while the version is the one it saw (its read is fresh for that row).
+    version = models.PositiveIntegerField(_("版"), default=0, editable=False)
 
     class Meta:
         verbose_name = _("打刻台帳")
@@ -818,11 +828,11 @@ class PunchLedger(models.Model):
             )
         ]
         indexes = [
-            models.Index(fields=["tenant", "state", "sent_at"], name="ledger_tenant_state"),
+            models.Index(fields=["tenant", "state", "working_date"], name="ledger_tenant_state"),
         ]
 
     def __str__(self) -> str:
-        return f"{self.employee_code} {self.working_date} {self.punch} {self.state}"
+        return f"{self.employee_code} {self.working_date} {self.get_punch_display()} {self.get_state_display()}"
 
 
 class RealtimeState(models.Model):

@@ -53,4 +53,4 @@ def workers_beat_task() -> str:
 
 def realtime_poll_task(setting_id: int) -> str:
     """A tenant's real-time poll (queued by the dispatcher every interval, or by a push)."""
-    return str(poll(setting_id=setting_id))
+    return str(poll(setting_id=setting_id, spaced=True))

@@ -244,6 +244,9 @@ PORTAL_INBOUND_IP = env.str("PORTAL_INBOUND_IP", default=PORTAL_OUTBOUND_IP)
 PUSH_STOPPED_GRACE_SECONDS = env.int("PUSH_STOPPED_GRACE_SECONDS", default=120)
 # Received push message ids are kept this long (duplicates come within seconds).
 PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
+# Real-time polls of one tenant start at least this many seconds apart, however many pushes
+# wake them (a flood from someone who knows the receiving URL costs one poll per interval).
+REALTIME_MIN_POLL_SPACING_SECONDS = env.float("REALTIME_MIN_POLL_SPACING_SECONDS", default=2.0)
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel

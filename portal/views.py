@@ -20,8 +20,8 @@ from integrations.models import ConnectSetting, SyncRun, TermsConsent
 from integrations.services import push
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
+from integrations.services.poll_state import polled_at as realtime_polled_at
 from integrations.services.preview import preview_sync
-from integrations.services.realtime import realtime_polled_at
 from integrations.services.runs import RunRefused, describe, request_run
 from integrations.services.schedules import next_runs, schedule_summary
 from integrations.services.workday import schedule_wait_warning

@@ -1199,7 +1199,7 @@ def realtime_killed(ctx: Ctx) -> None:
     def die(**kwargs):
         raise WorkerDied()
 
-    patch(ctx, ledger, "mark", die)
+    patch(ctx, ledger, "finish", die)
 
 
 POST_PATH = "timerecord/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from integrations.models import ConnectSetting, SyncRun
-from integrations.services.attendance_sync import same_minute
+from integrations.services.punches import same_minute
 from tests.sync_world import DAY, at, only_records, punches, run_now, small_kot
 
 pytestmark = pytest.mark.django_db

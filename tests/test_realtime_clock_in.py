@@ -9,7 +9,7 @@ import pytest
 import time_machine
 
 from integrations.models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun
-from integrations.services import ledger, realtime
+from integrations.services import ledger, poll_state, realtime
 from integrations.services.dispatch import dispatch
 from integrations.services.execution import execute_run
 from integrations.services.runs import request_run
@@ -170,7 +170,7 @@ def test_a_lost_answer_kot_never_stored_is_sent_once_more_after_the_window(rt):
     recognise(rt, "0042", at(8, 50))
     # Stands for an answer lost before KOT stored the punch: the row is unknown, KOT empty.
     with time_machine.travel(at(8, 52), tick=False):
-        realtime.wake(rt.setting.pk)
+        poll_state.wake(rt.setting.pk)
     PunchLedger.objects.create(
         tenant=rt.acme,
         employee_code="0042",
@@ -179,6 +179,7 @@ def test_a_lost_answer_kot_never_stored_is_sent_once_more_after_the_window(rt):
         state="unknown",
         punch_time=at(8, 50),
         owner="poll:0:0",
+        reserved_at=at(8, 50, 1),
         sent_at=at(8, 50, 1),
     )
     poll_at(rt, at(10, 1))
@@ -197,15 +198,15 @@ class WorkerDied(BaseException):
 def test_a_worker_killed_between_post_and_bookkeeping_leaves_the_punch_once(rt, monkeypatch):
     poll_at(rt, at(8, 0))
     recognise(rt, "0042", at(8, 45))
-    real_mark = ledger.mark
+    real_finish = ledger.finish
 
     def die(**kwargs):
         raise WorkerDied()
 
-    monkeypatch.setattr(ledger, "mark", die)
+    monkeypatch.setattr(ledger, "finish", die)
     with pytest.raises(WorkerDied):
         poll_at(rt, at(8, 46))
-    monkeypatch.setattr(ledger, "mark", real_mark)
+    monkeypatch.setattr(ledger, "finish", real_finish)
     assert len(punches(rt.sandbox, "0042")) == 1
     assert PunchLedger.objects.get(employee_code="0042").state == "sending"
     # A dead worker's poll lease runs out; inside the window nothing is sent again.
@@ -244,6 +245,7 @@ def test_two_clusters_polling_the_same_tenant_post_each_clock_in_once(rt):
         state="sending",
         punch_time=at(8, 45),
         owner=f"poll:{rt.setting.pk}:{state.poll_token + 1}",
+        reserved_at=at(8, 47),
         sent_at=at(8, 47),
     )
     RealtimeState.objects.update(poll_lease_until=at(8, 47, 30))
@@ -274,13 +276,15 @@ def test_a_poll_overlapping_the_daily_run_posts_each_clock_in_once(rt):
             senselink=senselink,
             target_date=DAY,
             mode="clock_in_out",
-            ledger_rows=ledger.rows_of_day(tenant_id=rt.acme.pk, working_date=DAY),
+            seen=ledger.seen_of_day(tenant_id=rt.acme.pk, working_date=DAY),
         )
         assert len(plan.to_post) == 2
     report = poll_at(rt, at(19, 0, 5))
     assert report.posted == 1, list(SyncError.objects.values_list("message", flat=True))
     with time_machine.travel(at(19, 0, 10), tick=False):
-        outcome = attendance_sync.post_punches(kot=kot, plan=plan, run=run)
+        outcome = attendance_sync.post_punches(
+            kot=kot, plan=plan, writer=attendance_sync.writer_for(run)
+        )
     assert (outcome.created, outcome.skipped) == (1, 1)
     assert punches(rt.sandbox, "0042") == [
         ("1", "2026-11-24T08:45:00+09:00"),
@@ -375,7 +379,7 @@ def test_the_dispatcher_queues_one_poll_per_tenant_per_interval(
         first = next(minute for minute, n in queued.items() if n)
         assert realtime.tick(now=at(8, first, 30)).queued == 0  # coalesced: one queued
         with time_machine.travel(at(8, first, 40), tick=False):
-            assert realtime.wake(rt.setting.pk) is False
+            assert poll_state.wake(rt.setting.pk) is False
         poll_at(rt, at(8, first + 1))
         assert realtime.tick(now=at(8, first + 4)).queued == 0
         assert realtime.tick(now=at(8, first + 6)).queued == 1  # the interval is over
@@ -478,6 +482,7 @@ def test_the_punch_ledger_is_pruned_with_the_history(rt):
             state="posted",
             punch_time=at(8, 0, day=day),
             owner="poll:0:0",
+            reserved_at=at(8, 0, day=day),
             sent_at=at(8, 0, day=day),
         )
     prune_history(days=400, now=at(12, 0))
@@ -496,7 +501,7 @@ def test_a_wake_during_a_poll_polls_again_when_it_ends(
     real_run = realtime._PollWork.run
 
     def run_and_wake(self):
-        assert realtime.wake(rt.setting.pk, reason="push") is False  # a poll is running
+        assert poll_state.wake(rt.setting.pk, reason="push") is False  # a poll is running
         return real_run(self)
 
     monkeypatch.setattr(realtime._PollWork, "run", run_and_wake)

@@ -3,56 +3,44 @@
 KOT is the truth: before posting, the day's punches KOT already holds are read, and only the
 missing ones are posted. A rerun, a second run of the same date, or a run after a worker died
 between a POST and its bookkeeping all read KOT again first, so each punch lands exactly once.
-Every POST also goes through the punch ledger (services/ledger.py) that the real-time poll
-uses: a row reserved before the POST, so a poll and a run never both send a punch, and a
-clock-in a poll already sent (at its time) is found in KOT and not posted again.
+Every POST goes through the one sending protocol (``punches.py``) that the real-time poll uses:
+the punch ledger is seen *before* the KOT read, so a row another writer changed meanwhile (a
+poll's clock-in whose answer was lost) is never taken over on the strength of an older read.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 
-from connectors.errors import ConnectorError, RequestTimeout
-from connectors.kot import KotClient, KotPunch
+from connectors.errors import ConnectorError
+from connectors.kot import JST, KotClient
 from connectors.senselink import SenseLinkClient
 
 from ..fields import fit
-from ..models import ConnectSetting, PunchLedger, SyncError, SyncRun
-from . import ledger
-from .employee_sync import SyncAborted
-from .parallel import each_in_parallel
-from .runs import Outcome
+from ..models import ConnectSetting, SyncError, SyncRun
+from . import ledger, punches
+from .ledger import Key, Seen
+from .punches import Answer, Decision, Punch
+from .runs import Outcome, SyncAborted, run_holder
 from .workday import DayNotEnded, WorkdayRules, current_rules, remember_members
 
 log = logging.getLogger(__name__)
 
-CLOCK_IN = 1
-CLOCK_OUT = 2
+CLOCK_IN = SyncError.Punch.CLOCK_IN.value
+CLOCK_OUT = SyncError.Punch.CLOCK_OUT.value
 PUNCH_NAMES = {CLOCK_IN: "出勤", CLOCK_OUT: "退勤"}
-PUNCH_FIELD = {CLOCK_IN: SyncError.Punch.CLOCK_IN, CLOCK_OUT: SyncError.Punch.CLOCK_OUT}
-PUNCH_CODE = {value: key for key, value in PUNCH_FIELD.items()}
-JST = ZoneInfo("Asia/Tokyo")
-
-
-@dataclass(frozen=True)
-class Punch:
-    employee_code: str
-    employee_key: str
-    code: int  # 1 clock-in, 2 clock-out
-    time: datetime
 
 
 @dataclass(frozen=True)
 class Problem:
     employee_code: str
-    punch: int | None
+    punch: str  # "clock_in" / "clock_out", or "" for none
     code: str
     message: str
 
@@ -65,11 +53,14 @@ class AttendancePlan:
     problems: list[Problem] = field(default_factory=list)
     employees_seen: int = 0
     members: dict[str, str] = field(default_factory=dict)  # employee code → division code
-    # Ledger rows whose answer was lost and that KOT turned out to hold: settled as posted.
-    found: list[ledger.Key] = field(default_factory=list)
+    # The day's ledger as seen before the KOT read, and what that read decided for its rows:
+    # unknown/failed rows KOT holds (settled posted) and unknown rows KOT holds another punch of.
+    seen: dict[Key, Seen] = field(default_factory=dict)
+    found: list[Key] = field(default_factory=list)
+    conflicts: list[Key] = field(default_factory=list)
 
 
-def already_punched_message(code: str, punch: int) -> str:
+def already_punched_message(code: str, punch: str) -> str:
     """The manual's message for a punch KOT already holds at another time."""
     return (
         f"従業員コード:{code} の{PUNCH_NAMES[punch]}は既に打刻済みです。"
@@ -127,21 +118,21 @@ def plan_attendance(
     senselink: SenseLinkClient,
     target_date: date,
     mode: str,
-    only: set[tuple[str, int]] | None = None,
+    only: set[tuple[str, str]] | None = None,
     beat: Callable[[], None] = lambda: None,
     rules: WorkdayRules | None = None,
-    ledger_rows: dict[ledger.Key, PunchLedger] | None = None,
+    seen: dict[Key, Seen] | None = None,
 ) -> AttendancePlan:
     """What the sync would punch; reads SenseLink and KOT, writes nothing.
 
     ``target_date`` is a working date: each employee's recognitions count from their division's
-    day border (``rules``; 00:00 without). ``only`` limits the plan to (employee code, punch
-    code) pairs — a rerun's failed punches. ``ledger_rows`` (the day's punch ledger): a punch the
-    ledger holds as sent (by a real-time poll) is compared with KOT at the time it was sent — an
-    earlier recognition uploaded late changes nothing — and one in flight elsewhere is left to
-    its sender.
+    day border (``rules``; 00:00 without). ``only`` limits the plan to (employee code, punch)
+    pairs — a rerun's failed punches. ``seen``: the day's punch ledger, read by the caller
+    *before* this KOT read; each punch is decided by ``punches.decide`` (a punch the ledger
+    holds as sent is compared with KOT at the time it was sent; one in flight elsewhere is left
+    to its sender).
     """
-    plan = AttendancePlan(target_date=target_date)
+    plan = AttendancePlan(target_date=target_date, seen=dict(seen or {}))
     rules = rules or WorkdayRules()
     # KOT's employee list is read side by side with SenseLink's record pages (each API still
     # sees one request at a time), from the first employee record on.
@@ -200,172 +191,68 @@ def plan_attendance(
                 )
             )
             continue
-        wanted.extend(Punch(number, key, c, t) for c, t in candidates)
+        wanted.extend(Punch(number, key, target_date, c, t) for c, t in candidates)
     if not wanted:
         return plan
 
-    existing = _existing_punches(kot, target_date, {p.employee_key for p in wanted})
+    read = kot.list_punches(
+        start=target_date, end=target_date, employee_keys=sorted({p.employee_key for p in wanted})
+    )
+    held = punches.held_by_kind([p for p in read if p.date == target_date])
     beat()
-    sent = (PunchLedger.State.POSTED, PunchLedger.State.SENDING, PunchLedger.State.UNKNOWN)
     for punch in wanted:
-        key = (punch.employee_code, target_date, PUNCH_FIELD[punch.code].value)
-        row = (ledger_rows or {}).get(key)
-        if row is not None and row.state in sent:
-            punch = replace(punch, time=row.punch_time)
-        held = existing.get((punch.employee_key, punch.code), [])
-        if any(same_minute(h.time, punch.time) for h in held):
+        row = plan.seen.get(punch.key)
+        same_kind = held.get((punch.employee_key, target_date, ledger.CODE_OF_PUNCH[punch.punch]))
+        decision, when = punches.decide(time=punch.time, seen=row, held=same_kind or [])
+        if decision is Decision.FOUND:
             plan.already += 1
-            if row is not None and row.state != PunchLedger.State.POSTED:
-                plan.found.append(key)
-        elif row is not None and row.state in (PunchLedger.State.POSTED, PunchLedger.State.SENDING):
+            if row is not None and row.state in (ledger.State.UNKNOWN, ledger.State.FAILED):
+                plan.found.append(punch.key)
+        elif decision is Decision.LEFT:
             plan.already += 1  # the ledger's sender has it (or KOT's copy was changed by hand)
-        elif held:
+        elif decision is Decision.CONFLICT:
+            if row is not None and row.state == ledger.State.UNKNOWN:
+                plan.conflicts.append(punch.key)
             plan.problems.append(
                 Problem(
                     employee_code=punch.employee_code,
-                    punch=punch.code,
+                    punch=punch.punch,
                     code="already_punched",
-                    message=already_punched_message(punch.employee_code, punch.code),
+                    message=already_punched_message(punch.employee_code, punch.punch),
                 )
             )
         else:
-            plan.to_post.append(punch)
+            plan.to_post.append(replace(punch, time=when))
     return plan
-
-
-def same_minute(a: datetime, b: datetime) -> bool:
-    """Whether a punch KOT holds is ours: KOT's screens show HH:MM and whether it stores the
-    seconds we send is not documented, so a punch of the same kind less than 60 s away is
-    "already there" (a rerun never reports the portal's own punch as a conflict)."""
-    return abs((a - b).total_seconds()) < 60
-
-
-def _existing_punches(
-    kot: KotClient, target_date: date, keys: Iterable[str]
-) -> dict[tuple[str, int], list[KotPunch]]:
-    held: dict[tuple[str, int], list[KotPunch]] = {}
-    for punch in kot.list_punches(start=target_date, end=target_date, employee_keys=sorted(keys)):
-        if punch.date == target_date:
-            held.setdefault((punch.employee_key, punch.code), []).append(punch)
-    return held
-
-
-def _landed(kot: KotClient, punch: Punch, target_date: date) -> bool | None:
-    """After a POST timed out: did KOT store it? None when KOT can't be asked now."""
-    try:
-        held = _existing_punches(kot, target_date, [punch.employee_key])
-    except ConnectorError:
-        return None
-    return any(
-        same_minute(h.time, punch.time) for h in held.get((punch.employee_key, punch.code), [])
-    )
 
 
 def post_punches(
     *,
     kot: KotClient,
     plan: AttendancePlan,
-    beat: Callable[[], None] = lambda: None,
-    guard: Callable[[], None] = lambda: None,
-    run: SyncRun | None = None,
+    writer: punches.Writer,
 ) -> Outcome:
-    """Post the plan's missing punches (concurrently, bounded); bookkeeping stays in this thread.
-
-    ``guard`` (the run's lease) comes right before each POST, in the thread that sends it: a
-    worker that lost its run, or whose cluster is stopping, raises there and posts nothing more.
-    With a ``run``, each punch is reserved in the ledger before its POST (a failed or unknown
-    row is retaken: KOT was just read) and its answer recorded there; a punch another sender
-    holds is not sent.
-    """
+    """Carry out the plan through the one sending protocol (``punches.send``): settle the rows
+    the plan's KOT read decided, send the missing punches, and read back right away the ones
+    whose answer may have landed (found: posted; absent: failed, the rerun sends them)."""
     outcome = Outcome(skipped=plan.already)
     outcome.achieved = plan.already
-    to_post = plan.to_post
-    posted: list[ledger.Key] = []
-    unknown: list[ledger.Key] = []
-    failed: list[ledger.Key] = []
-    if run is not None:
-        now = timezone.now()
-        owner = ledger.run_owner(run)
-        ledger.settle_found(tenant_id=run.tenant_id, keys=plan.found, now=now)
-        entries = [
-            ledger.Entry(p.employee_code, plan.target_date, PUNCH_FIELD[p.code].value, p.time)
-            for p in plan.to_post
-        ]
-        held = ledger.reserve(
-            tenant_id=run.tenant_id,
-            entries=entries,
-            owner=owner,
-            run_id=run.pk,
-            now=now,
-            retake=(PunchLedger.State.FAILED, PunchLedger.State.UNKNOWN),
-        )
-        to_post = [p for p, e in zip(plan.to_post, entries, strict=True) if e.key in held]
-        outcome.skipped += len(plan.to_post) - len(to_post)
-        outcome.achieved += len(plan.to_post) - len(to_post)
-
-    def key_of(punch: Punch) -> ledger.Key:
-        return (punch.employee_code, plan.target_date, PUNCH_FIELD[punch.code].value)
-
+    for key in plan.found:
+        punches.mark_found(tenant_id=writer.tenant_id, key=key, seen=plan.seen.get(key))
+    for key in plan.conflicts:
+        punches.mark_conflict(tenant_id=writer.tenant_id, key=key, seen=plan.seen.get(key))
     for problem in plan.problems:
         outcome.add_error(
             employee_code=problem.employee_code,
             target_date=plan.target_date,
-            punch=PUNCH_FIELD.get(problem.punch, ""),
+            punch=problem.punch,
             code=problem.code,
             message=problem.message,
         )
-
-    def post(punch: Punch) -> KotPunch:
-        guard()
-        return kot.register_punch(
-            employee_key=punch.employee_key, date=plan.target_date, time=punch.time, code=punch.code
-        )
-
-    workers = kot.limiter.max_concurrency
-    for punch, exc in each_in_parallel(post, to_post, beat=beat, workers=workers):
-        if exc is None:
-            outcome.created += 1
-            outcome.achieved += 1
-            posted.append(key_of(punch))
-            continue
-        name = PUNCH_NAMES[punch.code]
-        if isinstance(exc, RequestTimeout):
-            landed = _landed(kot, punch, plan.target_date) if exc.may_have_landed else False
-            if landed:
-                outcome.created += 1
-                outcome.achieved += 1
-                posted.append(key_of(punch))
-                continue
-            (unknown if landed is None else failed).append(key_of(punch))
-            message = (
-                f"従業員コード:{punch.employee_code} の{name}打刻でKING OF TIMEから応答が"
-                "ありませんでした。"
-                + (
-                    "登録されたか確認できなかったため、再実行で確認のうえ登録します。"
-                    if landed is None
-                    else "登録されていないことを確認しました。再実行してください。"
-                )
-            )
-        else:
-            failed.append(key_of(punch))
-            message = (
-                f"従業員コード:{punch.employee_code} の{name}打刻に失敗しました。{exc.message}"
-            )
-        outcome.add_error(
-            employee_code=punch.employee_code,
-            target_date=plan.target_date,
-            punch=PUNCH_FIELD[punch.code],
-            code=exc.code,
-            message=message,
-        )
-    if run is not None:
-        now = timezone.now()
-        for keys, state in (
-            (posted, PunchLedger.State.POSTED),
-            (unknown, PunchLedger.State.UNKNOWN),
-            (failed, PunchLedger.State.FAILED),
-        ):
-            ledger.mark(tenant_id=run.tenant_id, owner=owner, keys=keys, state=state, now=now)
+    sent = punches.send(kot=kot, writer=writer, punches=plan.to_post, seen=plan.seen)
+    checked = _read_back(kot, writer, [s.punch for s in sent if s.answer is Answer.UNKNOWN])
+    for item in sent:
+        _count(outcome, item, checked, plan.target_date)
     outcome.message = (
         f"{plan.target_date:%Y年%m月%d日}: 認証レコードのある従業員{plan.employees_seen}人、"
         f"打刻登録{outcome.created} 登録済み{outcome.skipped} 失敗{len(outcome.errors)}"
@@ -373,7 +260,91 @@ def post_punches(
     return outcome
 
 
-def rerun_scope(run: SyncRun) -> set[tuple[str, int]] | None:
+def _read_back(
+    kot: KotClient, writer: punches.Writer, unknown: list[Punch]
+) -> punches.Settled | None:
+    """Settle this run's own unknown punches by a KOT read made after their answers were lost;
+    None when KOT cannot be read now (they stay unknown: the next writer's read settles them)."""
+    if not unknown:
+        return punches.Settled()
+    seen = ledger.seen_for(tenant_id=writer.tenant_id, keys=[p.key for p in unknown])
+    try:
+        return punches.settle(
+            kot=kot,
+            writer=writer,
+            seen=seen,
+            keys={p.employee_code: p.employee_key for p in unknown},
+            resend=False,
+        )
+    except ConnectorError as exc:
+        log.warning("read-back of %d punch(es) failed: %s", len(unknown), exc.code)
+        return None
+
+
+def _count(
+    outcome: Outcome, item: punches.Sent, checked: punches.Settled | None, target_date: date
+) -> None:
+    punch = item.punch
+    name = PUNCH_NAMES[punch.punch]
+    who = f"従業員コード:{punch.employee_code} の{name}打刻"
+    if item.answer is Answer.POSTED or (
+        item.answer is Answer.UNKNOWN and checked is not None and punch.key in checked.found
+    ):
+        outcome.created += 1
+        outcome.achieved += 1
+        return
+    if item.answer is Answer.HELD:
+        outcome.skipped += 1  # another writer holds it (or it was posted meanwhile)
+        outcome.achieved += 1
+        return
+    error = item.error
+    code = error.code if error is not None else "kot_unknown"
+    if item.answer is Answer.UNKNOWN:
+        cause = error.message if error is not None else "KING OF TIMEから応答がありませんでした。"
+        if checked is not None and punch.key in checked.conflicts:
+            message = already_punched_message(punch.employee_code, punch.punch)
+            code = "already_punched"
+        elif checked is not None and punch.key in checked.absent:
+            message = (
+                f"{who}の結果が分かりませんでした。{cause}"
+                "登録されていないことを確認しました。再実行してください。"
+            )
+        else:
+            message = (
+                f"{who}の結果が分かりませんでした。{cause}"
+                "登録されたか確認できなかったため、再実行で確認のうえ登録します。"
+            )
+    elif item.answer is Answer.RELEASED:
+        detail = error.message if error is not None else ""
+        message = f"{who}はKING OF TIMEが処理する前に受け付けられませんでした。{detail}再実行してください。"
+    else:
+        message = f"{who}に失敗しました。{error.message if error is not None else ''}"
+    outcome.add_error(
+        employee_code=punch.employee_code,
+        target_date=target_date,
+        punch=punch.punch,
+        code=code,
+        message=message,
+    )
+
+
+def writer_for(
+    run: SyncRun,
+    *,
+    guard: Callable[[], None] = lambda: None,
+    beat: Callable[[], None] = lambda: None,
+) -> punches.Writer:
+    """A run as a punch writer: its ledger owner is its attempt, its rows are booked to it."""
+    return punches.Writer(
+        tenant_id=run.tenant_id,
+        owner=run_holder(run).owner,
+        guard=guard,
+        run_for=lambda _day: run.pk,
+        beat=beat,
+    )
+
+
+def rerun_scope(run: SyncRun) -> set[tuple[str, str]] | None:
     """The punches a rerun retries: the original's failed punches, or everything when the
     original failed as a whole (no per-punch errors to go by)."""
     original = run.rerun_of
@@ -382,11 +353,11 @@ def rerun_scope(run: SyncRun) -> set[tuple[str, int]] | None:
     errors = list(original.errors.values_list("employee_code", "punch", "code"))
     if not errors or any(not code for code, _punch, _error in errors):
         return None
-    scope: set[tuple[str, int]] = set()
+    scope: set[tuple[str, str]] = set()
     for code, punch, error in errors:
         # An unknown employee's error names only the first punch, but none of theirs was posted.
         if punch and error != "unknown_employee":
-            scope.add((code, PUNCH_CODE[punch]))
+            scope.add((code, punch))
         else:
             scope.update({(code, CLOCK_IN), (code, CLOCK_OUT)})
     return scope
@@ -410,7 +381,8 @@ def sync_attendance(
     until = rules.must_wait(run.target_date, timezone.now())
     if until is not None:
         raise DayNotEnded(run.target_date, until)
-    ledger.expire_stale(tenant_id=run.tenant_id, now=timezone.now())
+    # Writers that lost their lease give their rows up; the ledger is then seen before KOT is.
+    ledger.take_orphans(tenant_id=run.tenant_id, now=timezone.now())
     plan = plan_attendance(
         kot=kot,
         senselink=senselink,
@@ -419,11 +391,11 @@ def sync_attendance(
         only=rerun_scope(run),
         beat=beat,
         rules=rules,
-        ledger_rows=ledger.rows_of_day(tenant_id=run.tenant_id, working_date=run.target_date),
+        seen=ledger.seen_of_day(tenant_id=run.tenant_id, working_date=run.target_date),
     )
     if plan.members:
         remember_members(tenant=run.tenant, employees=plan.members)
-    outcome = post_punches(kot=kot, plan=plan, beat=beat, guard=guard, run=run)
+    outcome = post_punches(kot=kot, plan=plan, writer=writer_for(run, guard=guard, beat=beat))
     if notice:
         outcome.add_warning(code="kot_divisions_unreadable", message=notice)
     return outcome

@@ -24,7 +24,7 @@ from .. import queue
 from ..kinds import KINDS
 from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats, realtime
-from .runs import end_run, resume_lost_run
+from .runs import end_run, resume_lost_run, stale_runs
 from .schedules import JST, latest_slot, target_date_for
 from .workday import WorkdayRules, borders_for_many, start_wait
 
@@ -233,12 +233,8 @@ def reap_dead_runs(*, now: datetime) -> int:
     Each change is conditional on the stale heartbeat seen: a worker that beat meanwhile keeps
     its run. Returns how many runs were resumed or failed.
     """
-    cutoff = now - timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
-    dead = SyncRun.objects.filter(status=SyncRun.Status.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
-    )
     reaped = 0
-    rows = dead.values_list("pk", "heartbeat_at", "attempt", "resumes", "target_date")
+    rows = stale_runs(now).values_list("pk", "heartbeat_at", "attempt", "resumes", "target_date")
     for pk, heartbeat_at, attempt, resumes, target_date in rows:
         if resumes < settings.SYNC_MAX_RESUMES:
             if resume_lost_run(

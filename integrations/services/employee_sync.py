@@ -39,7 +39,7 @@ from ..fields import fit
 from ..models import ConnectSetting, SyncRun
 from ..validators import parse_person_group_ids
 from .parallel import each_in_parallel
-from .runs import Outcome
+from .runs import Outcome, SyncAborted
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,6 @@ WITNESS_LABELS = {
     "gender": "性別",
     "departmentid": "部署",
 }
-
-
-class SyncAborted(Exception):
-    """The sync stopped before writing anything; message (Japanese) says why and what to do."""
-
-    def __init__(self, message: str, *, code: str):
-        super().__init__(message)
-        self.message = message
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,10 @@ from ..kinds import kind_of
 from ..models import SyncRun
 from ..queue import stopping
 from .clients import connect_setting, kot_client, senselink_client
-from .employee_sync import SyncAborted
 from .runs import (
     Lease,
     RunTaken,
+    SyncAborted,
     WorkerStopping,
     claim_run,
     fail_run,

@@ -1,15 +1,17 @@
-"""The punch ledger: every punch the portal sends to KOT is a row written before its POST.
+"""The punch ledger's rows: the storage under the one sending protocol (``punches.py``).
 
-KOT refuses every read inside its forbidden windows but accepts punches, so the real-time poll
-cannot "read KOT first". The ledger (``PunchLedger``, one row per tenant, employee, working date
-and punch kind, unique in the database) keeps each punch exactly-once without reading KOT:
+Nothing here sends anything; ``punches.py`` is the only caller that changes rows. Every change
+is a conditional UPDATE (or an insert that ignores conflicts) whose effect is read back, so two
+writers never both hold a row:
 
-* a sender **reserves** a row (``sending``) before the POST — a racing sender (another cluster's
-  poll, the daily run) meets the unique constraint and does not send;
-* the answer marks it ``posted`` (2xx), ``failed`` (a definite refusal) or ``unknown`` (the answer
-  was lost); a ``sending`` row older than the lease belongs to a dead worker: ``unknown``;
-* an ``unknown`` row is never sent again blindly: the first poll or run outside KOT's windows reads
-  KOT for it (``settle``) — found: ``posted``; not found: sent once more.
+* **insert**: a new row ``sending`` for its owner; a row that exists already is not taken;
+* **retake**: a ``failed`` or ``unknown`` row, only while its ``version`` is the one the writer
+  saw *before* its KOT read (so the read is fresher than the row's last change);
+* **stamp**: ``sent_at`` = the moment of the POST, only while the owner still holds the row;
+* **finish** / **release**: the POST's answer, only while the owner still holds the row;
+* **settle**: a KOT read decided an ``unknown`` (or ``failed``) row, again on its version;
+* **orphans**: ``sending`` rows whose owner lost its lease (``runs.owner_alive``) — never by
+  age — become ``unknown`` (their POST may have left) or are released (never sent).
 
 Queries per call do not grow with the number of punches (bulk inserts, chunked key filters).
 """
@@ -19,12 +21,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
-from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, Q
 
-from ..models import PunchLedger, SyncError, SyncRun
+from ..models import PunchLedger, SyncError
+from .runs import owner_alive
 
 log = logging.getLogger(__name__)
 
@@ -32,28 +34,27 @@ State = PunchLedger.State
 CHUNK = 300
 
 Key = tuple[str, date, str]  # (employee code, working date, punch: "clock_in" / "clock_out")
+PUNCH_OF_CODE = {1: SyncError.Punch.CLOCK_IN.value, 2: SyncError.Punch.CLOCK_OUT.value}
+CODE_OF_PUNCH = {value: key for key, value in PUNCH_OF_CODE.items()}
 
 
 @dataclass(frozen=True)
-class Entry:
-    """A punch to reserve: who, which working date, which kind, at what time."""
+class Seen:
+    """A ledger row as a writer saw it before reading KOT."""
 
-    employee_code: str
-    working_date: date
-    punch: str
-    time: datetime
+    state: str
+    version: int
+    punch_time: datetime
+    owner: str
 
     @property
-    def key(self) -> Key:
-        return (self.employee_code, self.working_date, self.punch)
+    def sent(self) -> bool:
+        """The row says the punch was (or may have been) sent."""
+        return self.state in (State.POSTED, State.SENDING, State.UNKNOWN)
 
 
-def run_owner(run: SyncRun) -> str:
-    return f"run:{run.pk}:{run.attempt}"
-
-
-def poll_owner(setting_id: int, token: int) -> str:
-    return f"poll:{setting_id}:{token}"
+def key_of(row: PunchLedger) -> Key:
+    return (row.employee_code, row.working_date, row.punch)
 
 
 def _keys_q(keys: Iterable[Key]) -> Q:
@@ -68,63 +69,91 @@ def _chunks(items: list, size: int = CHUNK):
         yield items[start : start + size]
 
 
-def rows_for(*, tenant_id: int, keys: Iterable[Key]) -> dict[Key, PunchLedger]:
-    """The ledger rows of these punches, by key."""
-    found: dict[Key, PunchLedger] = {}
+def _seen(row: PunchLedger) -> Seen:
+    return Seen(state=row.state, version=row.version, punch_time=row.punch_time, owner=row.owner)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def seen_for(*, tenant_id: int, keys: Iterable[Key]) -> dict[Key, Seen]:
+    """The rows of these punches as they are now, by key."""
+    found: dict[Key, Seen] = {}
     for chunk in _chunks(list(set(keys))):
         for row in PunchLedger.objects.filter(tenant_id=tenant_id).filter(_keys_q(chunk)):
-            found[(row.employee_code, row.working_date, row.punch)] = row
+            found[key_of(row)] = _seen(row)
     return found
 
 
-def rows_of_day(*, tenant_id: int, working_date: date) -> dict[Key, PunchLedger]:
+def seen_of_day(*, tenant_id: int, working_date: date) -> dict[Key, Seen]:
     rows = PunchLedger.objects.filter(tenant_id=tenant_id, working_date=working_date)
-    return {(r.employee_code, r.working_date, r.punch): r for r in rows}
+    return {key_of(r): _seen(r) for r in rows}
 
 
-def expire_stale(*, tenant_id: int, now: datetime) -> int:
-    """``sending`` rows whose sender is gone become ``unknown``: older than the lease, or held
-    by a run that no longer runs under that attempt, or by a poll that lost its lease."""
-    from ..models import RealtimeState
+def unknown(*, tenant_id: int, since: date, punch: str | None = None) -> dict[Key, Seen]:
+    """The tenant's ``unknown`` rows of working dates from ``since`` on."""
+    rows = PunchLedger.objects.filter(
+        tenant_id=tenant_id, state=State.UNKNOWN, working_date__gte=since
+    )
+    if punch:
+        rows = rows.filter(punch=punch)
+    return {key_of(r): _seen(r) for r in rows}
 
-    cutoff = now - timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
+
+# --- orphans: sending rows whose owner lost its lease --------------------------------------
+
+
+def take_orphans(*, tenant_id: int, now: datetime) -> int:
+    """``sending`` rows whose owner no longer holds its lease (the reaper's test, never the
+    row's age): those whose POST was stamped become ``unknown``; those never sent are released.
+    Conditional on the owner seen, so a row retaken meanwhile is left alone."""
     sending = PunchLedger.objects.filter(tenant_id=tenant_id, state=State.SENDING)
-    expired = sending.filter(sent_at__lt=cutoff).update(state=State.UNKNOWN)
+    changed = 0
     for owner in set(sending.values_list("owner", flat=True)):
-        kind, _, rest = owner.partition(":")
-        first, _, second = rest.partition(":")
-        if not (first.isdigit() and second.isdigit()):
+        if owner_alive(owner, now=now):
             continue
-        if kind == "run":
-            alive = SyncRun.objects.filter(
-                pk=int(first), status=SyncRun.Status.RUNNING, attempt=int(second)
-            ).exists()
-        else:
-            alive = RealtimeState.objects.filter(
-                setting_id=int(first), poll_token=int(second), poll_lease_until__gte=now
-            ).exists()
-        if not alive:
-            expired += sending.filter(owner=owner).update(state=State.UNKNOWN)
-    if expired:
-        log.warning("tenant %s: %d punch(es) whose sender died: unknown", tenant_id, expired)
-    return expired
+        theirs = sending.filter(owner=owner)
+        changed += theirs.filter(sent_at__isnull=False).update(
+            state=State.UNKNOWN, version=F("version") + 1
+        )
+        changed += theirs.filter(sent_at__isnull=True).delete()[0]
+    if changed:
+        log.warning("tenant %s: %d punch(es) of writers that lost their lease", tenant_id, changed)
+    return changed
 
 
-def reserve(
-    *,
-    tenant_id: int,
-    entries: list[Entry],
-    owner: str,
-    run_id: int | None,
-    now: datetime,
-    retake: tuple[str, ...] = (),
-) -> set[Key]:
-    """Write ``sending`` rows for these punches before their POST; return the keys this owner
-    now holds (and may send). A row that exists already is not taken, unless its state is in
-    ``retake`` (the daily run, which has just read KOT, retakes failed and unknown punches)."""
-    if not entries:
-        return set()
-    by_key = {e.key: e for e in entries}
+# --- the protocol's steps (called by punches.py only) ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A punch to reserve: who, which working date, which kind, at what time, for which run."""
+
+    employee_code: str
+    working_date: date
+    punch: str
+    time: datetime
+    run_id: int | None
+
+    @property
+    def key(self) -> Key:
+        return (self.employee_code, self.working_date, self.punch)
+
+
+def held_by(*, tenant_id: int, owner: str, keys: Iterable[Key]) -> set[Key]:
+    """Which of these rows ``owner`` holds (``sending`` under its name)."""
+    held: set[Key] = set()
+    for chunk in _chunks(list(keys)):
+        held.update(
+            PunchLedger.objects.filter(tenant_id=tenant_id, owner=owner, state=State.SENDING)
+            .filter(_keys_q(chunk))
+            .values_list("employee_code", "working_date", "punch")
+        )
+    return held
+
+
+def insert(*, tenant_id: int, entries: list[Entry], owner: str, now: datetime) -> None:
+    """New ``sending`` rows for ``owner``; a row that exists is left as it is."""
     PunchLedger.objects.bulk_create(
         [
             PunchLedger(
@@ -135,52 +164,74 @@ def reserve(
                 state=State.SENDING,
                 punch_time=e.time,
                 owner=owner,
-                run_id=run_id,
-                sent_at=now,
+                run_id=e.run_id,
+                reserved_at=now,
             )
-            for e in by_key.values()
+            for e in entries
         ],
         batch_size=CHUNK,
         ignore_conflicts=True,
     )
-    held: set[Key] = set()
-    for chunk in _chunks(list(by_key)):
-        rows = PunchLedger.objects.filter(tenant_id=tenant_id).filter(_keys_q(chunk))
-        if retake:
-            for row in rows.filter(state__in=retake).exclude(owner=owner):
-                key = (row.employee_code, row.working_date, row.punch)
-                # Conditional on the state seen: a racing sender retakes it only once.
-                PunchLedger.objects.filter(pk=row.pk, state=row.state, owner=row.owner).update(
-                    state=State.SENDING,
-                    owner=owner,
-                    run_id=run_id,
-                    sent_at=now,
-                    punch_time=by_key[key].time,
-                    settled_at=None,
-                )
-        held.update(
-            rows.filter(state=State.SENDING, owner=owner).values_list(
-                "employee_code", "working_date", "punch"
-            )
+
+
+def retake(*, tenant_id: int, entry: Entry, seen: Seen, owner: str, now: datetime) -> bool:
+    """Take a ``failed`` or ``unknown`` row for ``owner`` — only in the version seen before the
+    writer's KOT read (a row changed since is someone else's news)."""
+    if seen.state not in (State.FAILED, State.UNKNOWN):
+        return False
+    return bool(
+        PunchLedger.objects.filter(
+            tenant_id=tenant_id,
+            employee_code=entry.employee_code,
+            working_date=entry.working_date,
+            punch=entry.punch,
+            state=seen.state,
+            version=seen.version,
+        ).update(
+            state=State.SENDING,
+            owner=owner,
+            run_id=entry.run_id,
+            reserved_at=now,
+            sent_at=None,
+            settled_at=None,
+            punch_time=entry.time,
+            version=F("version") + 1,
         )
-    return held
+    )
 
 
-def mark(*, tenant_id: int, owner: str, keys: Iterable[Key], state: str, now: datetime) -> int:
-    """Record the answer of this owner's POSTs (conditional on still holding the rows)."""
-    marked = 0
+def stamp(*, tenant_id: int, owner: str, keys: list[Key], now: datetime) -> set[Key]:
+    """Right before their POSTs: ``sent_at`` = now on the rows ``owner`` still holds; returns
+    those (a row taken meanwhile is not sent)."""
+    if not keys:
+        return set()
+    rows = PunchLedger.objects.filter(tenant_id=tenant_id, owner=owner, state=State.SENDING).filter(
+        _keys_q(keys)
+    )
+    if rows.update(sent_at=now) == len(keys):
+        return set(keys)
+    return held_by(tenant_id=tenant_id, owner=owner, keys=keys)
+
+
+def finish(*, tenant_id: int, owner: str, keys: Iterable[Key], state: str, now: datetime) -> int:
+    """Record the answer of ``owner``'s POSTs (posted, failed or unknown), while it holds them."""
+    done = 0
     for chunk in _chunks(list(keys)):
-        marked += (
+        done += (
             PunchLedger.objects.filter(tenant_id=tenant_id, owner=owner, state=State.SENDING)
             .filter(_keys_q(chunk))
-            .update(state=state, settled_at=now if state != State.UNKNOWN else None)
+            .update(
+                state=state,
+                settled_at=None if state == State.UNKNOWN else now,
+                version=F("version") + 1,
+            )
         )
-    return marked
+    return done
 
 
 def release(*, tenant_id: int, owner: str, keys: Iterable[Key]) -> int:
-    """Give back rows whose POST was refused before KOT processed it (throttled, maintenance,
-    connection refused): the punch may be sent again by the next sender."""
+    """Give back rows whose POST KOT refused before processing it (or that were never sent):
+    any writer may send the punch later."""
     released = 0
     for chunk in _chunks(list(keys)):
         released += (
@@ -191,21 +242,39 @@ def release(*, tenant_id: int, owner: str, keys: Iterable[Key]) -> int:
     return released
 
 
-def settle_found(*, tenant_id: int, keys: Iterable[Key], now: datetime) -> int:
-    """Punches a KOT read found: their unknown (or dead-sender) rows are posted."""
-    settled = 0
-    for chunk in _chunks(list(keys)):
-        settled += (
-            PunchLedger.objects.filter(tenant_id=tenant_id, state=State.UNKNOWN)
-            .filter(_keys_q(chunk))
-            .update(state=State.POSTED, settled_at=now)
-        )
-    return settled
+def settle(*, tenant_id: int, key: Key, seen: Seen, state: str, now: datetime) -> bool:
+    """A KOT read (started after ``seen`` was taken) decided the row: ``posted`` (KOT holds it)
+    or ``failed`` (KOT holds another punch of that kind). Conditional on the version seen."""
+    code, day, punch = key
+    return bool(
+        PunchLedger.objects.filter(
+            tenant_id=tenant_id,
+            employee_code=code,
+            working_date=day,
+            punch=punch,
+            state=seen.state,
+            version=seen.version,
+        ).update(state=state, settled_at=now, version=F("version") + 1)
+    )
 
 
-def unknown_rows(*, tenant_id: int) -> list[PunchLedger]:
-    return list(PunchLedger.objects.filter(tenant_id=tenant_id, state=State.UNKNOWN))
-
-
-PUNCH_OF_CODE = {1: SyncError.Punch.CLOCK_IN.value, 2: SyncError.Punch.CLOCK_OUT.value}
-CODE_OF_PUNCH = {value: key for key, value in PUNCH_OF_CODE.items()}
+def record_found(*, tenant_id: int, key: Key, time: datetime, now: datetime) -> None:
+    """KOT holds this punch and the ledger has no row: a ``posted`` row, so a later writer
+    without a KOT read (the poll inside a window) does not send it."""
+    code, day, punch = key
+    PunchLedger.objects.bulk_create(
+        [
+            PunchLedger(
+                tenant_id=tenant_id,
+                employee_code=code,
+                working_date=day,
+                punch=punch,
+                state=State.POSTED,
+                punch_time=time,
+                owner="",
+                reserved_at=now,
+                settled_at=now,
+            )
+        ],
+        ignore_conflicts=True,
+    )

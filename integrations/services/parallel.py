@@ -20,6 +20,7 @@ def each_in_parallel(
     *,
     beat: Callable[[], None],
     workers: int | None = None,
+    raise_auth: bool = True,
 ) -> Iterator[tuple[T, ConnectorError | None]]:
     """Call ``fn`` on every item with at most ``workers`` (default SYNC_CONCURRENCY) calls in
     flight; yield (item, error or None) in order. KOT writes pass the KOT client's limiter's
@@ -28,7 +29,8 @@ def each_in_parallel(
     Items are handed out lazily, and ``beat`` is called in the calling thread before each one is
     handed out: a run's heartbeat and fence (a worker that lost its run raises there, and no
     further write leaves). An AuthenticationError (bad token or secret: every other call would
-    fail the same way) cancels what has not started and is raised.
+    fail the same way) cancels what has not started and is raised — or, with ``raise_auth``
+    False, is yielded like any other error (the caller stops handing items out itself).
     """
     workers = max(1, workers or settings.SYNC_CONCURRENCY)
     remaining = iter(items)
@@ -49,8 +51,10 @@ def each_in_parallel(
                 item, future = in_flight.popleft()
                 try:
                     future.result()
-                except AuthenticationError:
-                    raise
+                except AuthenticationError as exc:
+                    if raise_auth:
+                        raise
+                    yield item, exc
                 except ConnectorError as exc:
                     yield item, exc
                 else:

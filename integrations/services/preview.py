@@ -14,12 +14,8 @@ from ..models import Tenant
 from . import ledger
 from .attendance_sync import PUNCH_NAMES, plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
-from .employee_sync import (
-    FIELD_LABELS,
-    SyncAborted,
-    check_guards,
-    plan_employee_sync,
-)
+from .employee_sync import FIELD_LABELS, check_guards, plan_employee_sync
+from .runs import SyncAborted
 from .workday import current_rules
 
 
@@ -126,11 +122,11 @@ def _attendance(preview, kot, senselink, setting, target_date, limit):
         target_date=target_date,
         mode=setting.attendance_mode,
         rules=rules,
-        ledger_rows=ledger.rows_of_day(tenant_id=setting.tenant_id, working_date=target_date),
+        seen=ledger.seen_of_day(tenant_id=setting.tenant_id, working_date=target_date),
     )
     preview.counts = {"punch": len(plan.to_post), "skip": plan.already, "error": len(plan.problems)}
     lines = [
-        f"打刻: 従業員コード:{p.employee_code} {PUNCH_NAMES[p.code]} "
+        f"打刻: 従業員コード:{p.employee_code} {PUNCH_NAMES[p.punch]} "
         f"{timezone.localtime(p.time):%Y-%m-%d %H:%M:%S}"
         for p in plan.to_post
     ]

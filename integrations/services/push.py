@@ -4,7 +4,7 @@ SenseLink POSTs each recognition as JSON (``eventType`` "30000", ``messageId``, 
 ``data``) to the URL the customer registered (``ConnectSetting.senselink_push_path``). It cannot
 authenticate to us, so the unguessable token in the path is the secret. A push is only a
 **wake-up**: the receiver stores the message id (a repeated one does nothing) and asks
-realtime for an immediate poll of the tenant after commit; the record list stays the truth.
+for an immediate poll of the tenant after commit (``poll_state.wake``); the record list stays the truth.
 
 After one failed push SenseLink stops every later push until someone restores the
 subscription. ``note_poll`` (called by realtime after each poll) notices it: employee records
@@ -30,6 +30,7 @@ from django.utils import timezone
 from connectors.transport import parse_json
 
 from ..models import ConnectSetting, PushMessage, PushReceiver
+from . import poll_state
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +166,8 @@ def _note_alive(*, setting_id: int, now: datetime) -> None:
 
 
 def wake(setting_id: int) -> bool:
-    """Ask realtime for an immediate poll of the setting's tenant (coalesced there)."""
-    from . import realtime  # imported here: realtime calls back into this module after a poll
-
-    with transaction.atomic():  # its few statements in one commit: the receiver answers sooner
-        return realtime.wake(setting_id, reason="push")
+    """Ask for an immediate poll of the setting's tenant (coalesced: ``poll_state.wake``)."""
+    return poll_state.wake(setting_id, reason="push")
 
 
 # --- stopped detection --------------------------------------------------------------------------

@@ -1,17 +1,17 @@
 """Real-time clock-in (SPEC 4.5): each tenant's new recognitions become KOT clock-ins within
 its interval — also inside KOT's forbidden windows, where punches are accepted but reads are not.
 
-* The dispatcher's tick (``tick``) queues one poll per due tenant — at most one queued per
-  tenant (``RealtimeState.queued_at``, a conditional UPDATE) — and ends the real-time runs of
-  working days that are over. ``wake`` asks for a poll at once (a SenseLink push).
-* A poll (``poll``) holds the tenant's poll lease (two clusters never poll one tenant at once;
-  the lease is also the fence before every POST), reads only the records added since the last
-  poll (``SenseLinkClient.read_record_feed``: id order, from the page the last poll ended on),
-  and posts each employee's first recognition of the working day that the punch ledger
-  (``services/ledger.py``) does not hold yet. It reads KOT only outside the windows: the
-  employee keys (cached per tenant), and the punches of ledger rows whose answer was lost.
-* One run per tenant and working day (``SyncRun.trigger = "realtime"``, status ``collecting``)
-  accumulates the day's punches and errors; it ends when the working day ends. The daily
+* The dispatcher's tick (``tick``) queues the due polls (``poll_state.queue_due``: one queued per
+  tenant at most) and ends the real-time runs of working days that are over
+  (``runs.close_ended_runs``). A SenseLink push wakes a poll at once (``poll_state.wake``).
+* A poll (``poll``) holds the tenant's poll lease (``poll_state.claim``: two clusters never poll
+  one tenant at once; the lease fences every POST), reads only the records added since the last
+  poll (the record feed), and sends each employee's first recognition of the working day that
+  the punch ledger does not hold yet — through the one sending protocol, ``punches.send``. It
+  reads KOT only outside the windows: the employee keys (cached per tenant), and the punches of
+  ledger rows whose answer was lost (``punches.settle``).
+* One run per tenant and working day (``runs.collecting_run``, status ``collecting``) counts the
+  day's punches and errors (``runs.add_to_run``); it ends when the working day ends. The daily
   attendance run then posts the clock-outs and anything the polls missed (same ledger).
 """
 
@@ -22,46 +22,26 @@ import time as monotonic_time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
-from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
-from connectors.errors import (
-    ConnectorError,
-    ForbiddenWindowError,
-    NetworkError,
-    ResponseFormatError,
-    ServerError,
-    ThrottledError,
-)
-from connectors.kot import KotClient
+from connectors.errors import ConnectorError
+from connectors.kot import JST
 from connectors.senselink import SlRecord
 
-from .. import queue
-from ..models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun, Tenant
-from . import ledger, push
-from .attendance_sync import same_minute
+from ..models import ConnectSetting, RealtimeState, SyncError, SyncRun
+from . import ledger, poll_state, punches, push, runs
 from .clients import kot_client, senselink_client
-from .parallel import each_in_parallel
+from .punches import Answer
 from .windows import window_end
 from .workday import rules_for
 
 log = logging.getLogger(__name__)
 
-JST = ZoneInfo("Asia/Tokyo")
 CLOCK_IN = SyncError.Punch.CLOCK_IN.value
-LABEL = "リアルタイム"
 # A record stamped further ahead than this is not read yet (a terminal's clock, or a sandbox
 # day generated whole): the cursor stops before it.
 FUTURE_SKEW = timedelta(minutes=5)
-# The dispatcher ticks every minute: a poll is due this much before its interval is over, so
-# the tick that follows the interval's end never waits a whole extra minute.
-TICK_SLACK = timedelta(seconds=30)
-# A queued poll not taken after this long is queued again (its task was lost).
-QUEUED_STALE = timedelta(minutes=10)
 # KOT's employee keys (punches need them, and KOT's windows forbid reading them): re-read
 # outside the windows when older than this, or sooner when an unknown number appears.
 KEYS_MAX_AGE = timedelta(hours=1)
@@ -72,59 +52,6 @@ UNKNOWN_DAYS = 7  # unknown ledger rows older than this are left to the daily ru
 def rules(setting: ConnectSetting):
     """The tenant's working-day rules: ``working_date(code, at)`` and ``day_ended(d, now)``."""
     return rules_for(setting)
-
-
-def realtime_polled_at(setting: ConnectSetting | None) -> datetime | None:
-    """When the tenant's last real-time poll ran (the pages and the admin show it)."""
-    if setting is None or not setting.realtime_clock_in:
-        return None
-    return (
-        RealtimeState.objects.filter(setting=setting)
-        .values_list("last_polled_at", flat=True)
-        .first()
-    )
-
-
-# --- asking for polls ------------------------------------------------------------------------
-
-
-def _state(setting_id: int, now: datetime) -> RealtimeState:
-    state, _created = RealtimeState.objects.get_or_create(
-        setting_id=setting_id, defaults={"next_poll_at": now}
-    )
-    return state
-
-
-def _queue_polls(setting_ids: list[int]) -> None:
-    jobs = [queue.poll_job(setting_id=pk) for pk in setting_ids]
-    transaction.on_commit(lambda: queue.enqueue(jobs), robust=True)
-
-
-def wake(setting_id: int, *, reason: str = "push") -> bool:
-    """Ask for an immediate poll of this tenant; False when one is already queued (coalesced:
-    at most one queued poll per tenant). A poll running now polls again when it ends."""
-    now = timezone.now()
-    state = _state(setting_id, now)
-    RealtimeState.objects.filter(pk=state.pk).update(next_poll_at=now)
-    queued = (
-        RealtimeState.objects.filter(pk=state.pk)
-        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_STALE))
-        .filter(Q(poll_lease_until__isnull=True) | Q(poll_lease_until__lt=now))
-        .update(queued_at=now, queued_reason=reason[:20])
-    )
-    if queued:
-        _queue_polls([setting_id])
-    return bool(queued)
-
-
-def _realtime_settings():
-    return ConnectSetting.objects.filter(
-        realtime_clock_in=True, tenant__subscription_status=Tenant.Subscription.ACTIVE
-    )
-
-
-def _spread(setting_id: int, interval_minutes: int) -> timedelta:
-    return timedelta(minutes=setting_id % max(1, interval_minutes))
 
 
 @dataclass
@@ -140,93 +67,23 @@ class TickReport:
 
 def tick(*, now: datetime) -> TickReport:
     """The dispatcher's every-minute call: queue due polls (one per tenant), end finished days."""
-    report = TickReport()
-    missing = _realtime_settings().filter(realtime_state__isnull=True)
-    # A tenant's first poll falls within its first interval, spread by its id: a thousand
-    # tenants turned on together poll a fifth of them each minute, not all in one.
-    RealtimeState.objects.bulk_create(
-        [
-            RealtimeState(setting_id=pk, next_poll_at=now + _spread(pk, minutes))
-            for pk, minutes in missing.values_list("pk", "realtime_interval_minutes")
-        ],
-        ignore_conflicts=True,
-        batch_size=500,
+
+    def day_ended(run: SyncRun) -> bool:
+        setting = run.tenant.connect_settings.first()
+        return setting is None or rules(setting).day_ended(run.target_date, now)
+
+    return TickReport(
+        queued=poll_state.queue_due(now=now),
+        closed=runs.close_ended_runs(now=now, day_ended=day_ended),
     )
-    due = (
-        RealtimeState.objects.filter(
-            setting__realtime_clock_in=True,
-            setting__tenant__subscription_status=Tenant.Subscription.ACTIVE,
-            next_poll_at__lte=now,
-        )
-        .filter(Q(queued_at__isnull=True) | Q(queued_at__lt=now - QUEUED_STALE))
-        .filter(Q(poll_lease_until__isnull=True) | Q(poll_lease_until__lt=now))
-    )
-    with transaction.atomic():
-        rows = list(due.select_for_update(skip_locked=True).values_list("pk", "setting_id"))
-        for start in range(0, len(rows), 500):
-            ids = [pk for pk, _setting in rows[start : start + 500]]
-            RealtimeState.objects.filter(pk__in=ids).update(queued_at=now, queued_reason="tick")
-        _queue_polls([setting_id for _pk, setting_id in rows])
-    report.queued = len(rows)
-    report.closed = close_ended_runs(now=now)
-    return report
 
 
 # --- the poll ----------------------------------------------------------------------------------
 
 
-class PollTaken(BaseException):
-    """This poll lost its lease (it outlived it and another poll took the tenant): stop before
-    the next POST. A BaseException, so no ``except Exception`` swallows it."""
-
-
-class PollLease:
-    """A poll's hold on its tenant: ``RealtimeState.poll_token``; renewed before POSTs."""
-
-    def __init__(self, state_id: int, token: int):
-        self.state_id = state_id
-        self.token = token
-        self.lease = timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
-        self.last = monotonic_time.monotonic()
-
-    def guard(self) -> None:
-        if monotonic_time.monotonic() - self.last < self.lease.total_seconds() / 2:
-            return
-        renewed = RealtimeState.objects.filter(pk=self.state_id, poll_token=self.token).update(
-            poll_lease_until=timezone.now() + self.lease
-        )
-        if renewed != 1:
-            raise PollTaken(f"realtime poll {self.state_id}/{self.token} lost its lease")
-        self.last = monotonic_time.monotonic()
-
-
-def _claim(setting_id: int, now: datetime) -> tuple[RealtimeState, int] | None:
-    state = _state(setting_id, now)
-    lease = timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
-    with transaction.atomic():
-        # next_poll_at = the lease's end: a poll whose worker dies is polled again after it;
-        # anyone asking for a poll meanwhile sets it earlier, and the release notices.
-        claimed = (
-            RealtimeState.objects.filter(pk=state.pk)
-            .filter(Q(poll_lease_until__isnull=True) | Q(poll_lease_until__lt=now))
-            .update(
-                poll_token=F("poll_token") + 1,
-                poll_lease_until=now + lease,
-                queued_at=None,
-                next_poll_at=now + lease,
-            )
-        )
-    if claimed != 1:
-        # Another poll of this tenant is running: it polls once more when it ends.
-        RealtimeState.objects.filter(pk=state.pk).update(queued_at=None, next_poll_at=now)
-        return None
-    state.refresh_from_db()
-    return state, state.poll_token
-
-
 @dataclass
 class PollReport:
-    status: str = "done"  # done | busy | off | window_wait | failed
+    status: str = "done"  # done | busy | off | failed
     records: int = 0
     posted: int = 0
     settled: int = 0
@@ -251,16 +108,23 @@ class _Notes:
     errors: dict[date, list[SyncError]] = field(default_factory=lambda: defaultdict(list))
 
 
-def poll(*, setting_id: int, now: datetime | None = None) -> PollReport:
-    """Poll one tenant now (see the module docstring); safe to call from several clusters."""
+def poll(*, setting_id: int, now: datetime | None = None, spaced: bool = False) -> PollReport:
+    """Poll one tenant now (see the module docstring); safe to call from several clusters.
+
+    ``spaced`` (the queued task): wait first until the tenant's polls are
+    REALTIME_MIN_POLL_SPACING_SECONDS apart (a few seconds at most), so a flood of pushes costs
+    at most one poll per spacing.
+    """
+    if spaced:
+        wait = poll_state.wait_before_claim(setting_id, timezone.now())
+        if wait:
+            monotonic_time.sleep(min(wait, poll_state.min_spacing().total_seconds()))
     now = now or timezone.now()
-    claimed = _claim(setting_id, now)
-    if claimed is None:
+    claim = poll_state.claim(setting_id, now)
+    if claim is None:
         return PollReport(status="busy")
-    state, token = claimed
     report = PollReport()
-    cursor: tuple[date | None, int, int] | None = None
-    pending: list | None = None
+    fields: dict = {}
     try:
         setting = ConnectSetting.objects.select_related("tenant").get(pk=setting_id)
         tenant = setting.tenant
@@ -272,9 +136,9 @@ def poll(*, setting_id: int, now: datetime | None = None) -> PollReport:
         ):
             report.status = "off"
             return report
-        work = _PollWork(setting=setting, state=state, token=token, now=now, report=report)
+        work = _PollWork(setting=setting, claim=claim, now=now, report=report)
         try:
-            cursor, pending = work.run()
+            fields = work.run()
         except ConnectorError as exc:
             # The next poll tries again; a lasting problem shows in the daily run and its mail.
             report.status = "failed"
@@ -285,37 +149,12 @@ def poll(*, setting_id: int, now: datetime | None = None) -> PollReport:
         finally:
             work.close()
     finally:
-        _release(state=state, token=token, now=now, cursor=cursor, pending=pending)
+        poll_state.release(claim=claim, now=now, fields=fields)
     return report
 
 
-def _release(
-    *,
-    state: RealtimeState,
-    token: int,
-    now: datetime,
-    cursor: tuple[date | None, int, int] | None,
-    pending: list | None,
-) -> None:
-    setting = (
-        ConnectSetting.objects.filter(pk=state.setting_id).only("realtime_interval_minutes").first()
-    )
-    interval = timedelta(minutes=setting.realtime_interval_minutes if setting else 5)
-    fields: dict = {"poll_lease_until": None, "last_polled_at": now}
-    if cursor is not None:
-        fields.update(feed_day=cursor[0], feed_page=cursor[1], feed_last_id=cursor[2])
-    if pending is not None:
-        fields["pending"] = pending
-    mine = RealtimeState.objects.filter(pk=state.pk, poll_token=token)
-    with transaction.atomic():
-        mine.update(**fields)
-        # Asked again while this poll ran (a push): poll at once; otherwise after the interval.
-        lease_end = now + timedelta(seconds=settings.SYNC_RUN_LEASE_SECONDS)
-        asked = mine.filter(next_poll_at__lt=lease_end).update(queued_at=now, queued_reason="again")
-        if not asked:
-            mine.update(next_poll_at=now + interval - TICK_SLACK)
-        else:
-            _queue_polls([state.setting_id])
+def _cursor_fields(cursor: tuple[date | None, int, int]) -> dict:
+    return {"feed_day": cursor[0], "feed_page": cursor[1], "feed_last_id": cursor[2]}
 
 
 class _PollWork:
@@ -323,23 +162,28 @@ class _PollWork:
         self,
         *,
         setting: ConnectSetting,
-        state: RealtimeState,
-        token: int,
+        claim: poll_state.Claim,
         now: datetime,
         report: PollReport,
     ):
         self.setting = setting
         self.tenant = setting.tenant
-        self.state = state
+        self.state = claim.state
         self.now = now
         self.report = report
-        self.owner = ledger.poll_owner(setting.pk, token)
-        self.lease = PollLease(state.pk, token)
+        self.lease = runs.Lease(claim.holder)
+        self.writer = punches.Writer(
+            tenant_id=self.tenant.pk,
+            owner=self.lease.owner,
+            guard=self.lease.guard,
+            run_for=self._run_id,
+        )
         self.rules = rules(setting)
         self.in_window = window_end(now) is not None
         self.kot = kot_client(self.tenant)
         self.senselink = senselink_client(setting)
         self.notes = _Notes()
+        self._runs: dict[date, int] = {}
 
     def close(self) -> None:
         self.kot.close()
@@ -347,12 +191,14 @@ class _PollWork:
 
     # -- the steps
 
-    def run(self) -> tuple[tuple[date | None, int, int], list]:
-        ledger.expire_stale(tenant_id=self.tenant.pk, now=self.now)
+    def run(self) -> dict:
+        """The poll's work; returns the state fields its release stores."""
+        ledger.take_orphans(tenant_id=self.tenant.pk, now=self.now)
+        pending: list = []
         if not self.in_window:
             # Keep KOT's keys fresh while reads are allowed: the window's punches need them.
             self._employee_keys(set())
-            self._settle_unknown()
+            pending += self._settle_unknown()
         records, cursor = self._read_feed()
         self.report.records = len(records)
         firsts = self._first_recognitions(records)
@@ -361,10 +207,10 @@ class _PollWork:
             key = (code, date.fromisoformat(day))
             if key not in firsts or when < firsts[key]:
                 firsts[key] = when
-        pending = self._post_clock_ins(firsts)
+        pending += self._post_clock_ins(firsts)
         self._record()
         self._note_push(records)
-        return cursor, pending
+        return {**_cursor_fields(cursor), "pending": pending}
 
     def _read_feed(self) -> tuple[list[SlRecord], tuple[date | None, int, int]]:
         """New records since the last poll; the previous day's rest first after midnight."""
@@ -436,28 +282,27 @@ class _PollWork:
         return keys, fresh
 
     def _post_clock_ins(self, firsts: dict[tuple[str, date], datetime]) -> list:
-        """Post the clock-ins the ledger does not hold; return what must wait (pending)."""
+        """Send the clock-ins the ledger does not hold; return what must wait (pending)."""
         if not firsts:
             return []
-        tenant_id = self.tenant.pk
-        rows = ledger.rows_for(
-            tenant_id=tenant_id, keys=[(code, day, CLOCK_IN) for code, day in firsts]
+        seen = ledger.seen_for(
+            tenant_id=self.tenant.pk, keys=[(code, day, CLOCK_IN) for code, day in firsts]
         )
         candidates: dict[tuple[str, date], datetime] = {}
         for (code, day), when in firsts.items():
-            row = rows.get((code, day, CLOCK_IN))
+            row = seen.get((code, day, CLOCK_IN))
             if row is None:
                 candidates[(code, day)] = when
-            elif when < row.punch_time and row.state != PunchLedger.State.FAILED:
+            elif when < row.punch_time and row.state != ledger.State.FAILED:
                 self._warn_earlier(code, day, when, row.punch_time)
         if not candidates:
             return []
         keys, fresh = self._employee_keys({code for code, _day in candidates})
         pending: list = []
-        entries: list[ledger.Entry] = []
+        to_send: list[punches.Punch] = []
         for (code, day), when in sorted(candidates.items()):
             if code in keys:
-                entries.append(ledger.Entry(code, day, CLOCK_IN, when))
+                to_send.append(punches.Punch(code, keys[code], day, CLOCK_IN, when))
             elif fresh:
                 self._error_once(
                     day,
@@ -468,139 +313,61 @@ class _PollWork:
                 )
             else:
                 pending.append([code, day.isoformat(), when.isoformat()])
-        pending.extend(self._send(entries, keys))
-        return pending
+        # A writer without a fresh KOT read: only punches the ledger does not hold are sent.
+        sent = punches.send(kot=self.kot, writer=self.writer, punches=to_send, seen=None)
+        return pending + self._take_answers(sent)
 
-    def _send(self, entries: list[ledger.Entry], keys: dict[str, str]) -> list:
-        """Reserve, POST, record; returns entries to try again next poll (refused unprocessed)."""
-        tenant_id = self.tenant.pk
-        runs = {e.working_date: self._run_id(e.working_date) for e in entries}
-        by_run: dict[int | None, list[ledger.Entry]] = defaultdict(list)
-        for e in entries:
-            by_run[runs[e.working_date]].append(e)
-        held: set[ledger.Key] = set()
-        for run_id, group in by_run.items():
-            held |= ledger.reserve(
-                tenant_id=tenant_id, entries=group, owner=self.owner, run_id=run_id, now=self.now
-            )
-        to_send = [e for e in entries if e.key in held]
-        return self._post(to_send, keys)
-
-    def _post(self, to_send: list[ledger.Entry], keys: dict[str, str]) -> list:
-        tenant_id = self.tenant.pk
-        kot: KotClient = self.kot
-
-        def post(entry: ledger.Entry):
-            self.lease.guard()
-            return kot.register_punch(
-                employee_key=keys[entry.employee_code],
-                date=entry.working_date,
-                time=entry.time,
-                code=ledger.CODE_OF_PUNCH[entry.punch],
-            )
-
-        posted: list[ledger.Key] = []
-        unknown: list[ledger.Key] = []
-        failed: list[ledger.Key] = []
-        again: list[ledger.Entry] = []
-        workers = kot.limiter.max_concurrency
-        for entry, exc in each_in_parallel(post, to_send, beat=lambda: None, workers=workers):
-            if exc is None:
-                posted.append(entry.key)
-                self.notes.posted[entry.working_date] += 1
-            elif getattr(exc, "may_have_landed", False):
-                unknown.append(entry.key)
-            elif isinstance(
-                exc, (ThrottledError, ServerError, NetworkError, ForbiddenWindowError)
-            ) or (isinstance(exc, ResponseFormatError) and not exc.permanent):
-                again.append(entry)  # refused before KOT processed it: send it next poll
-            else:
-                failed.append(entry.key)
+    def _take_answers(self, sent: list[punches.Sent]) -> list:
+        """Count and report the answers; returns the punches to send again next poll (refused
+        before KOT processed them). Unknown ones are settled by a later read, never resent."""
+        again: list = []
+        for item in sent:
+            punch = item.punch
+            if item.answer is Answer.POSTED:
+                self.notes.posted[punch.working_date] += 1
+                self.report.posted += 1
+            elif item.answer is Answer.RELEASED:
+                again.append(
+                    [punch.employee_code, punch.working_date.isoformat(), punch.time.isoformat()]
+                )
+            elif item.answer is Answer.FAILED and item.error is not None:
                 self._error(
-                    entry.working_date,
-                    entry.employee_code,
-                    exc.code,
-                    f"従業員コード:{entry.employee_code} の出勤打刻に失敗しました。{exc.message}",
+                    punch.working_date,
+                    punch.employee_code,
+                    item.error.code,
+                    f"従業員コード:{punch.employee_code} の出勤打刻に失敗しました。{item.error.message}",
                 )
-        for keys, state in (
-            (posted, ledger.State.POSTED),
-            (unknown, ledger.State.UNKNOWN),
-            (failed, ledger.State.FAILED),
-        ):
-            ledger.mark(tenant_id=tenant_id, owner=self.owner, keys=keys, state=state, now=self.now)
-        ledger.release(tenant_id=tenant_id, owner=self.owner, keys=[e.key for e in again])
-        self.report.posted += len(posted)
-        return [[e.employee_code, e.working_date.isoformat(), e.time.isoformat()] for e in again]
+        return again
 
-    def _settle_unknown(self) -> None:
-        """Outside KOT's windows: read KOT for punches whose answer was lost; posted, or sent
-        once more (never blindly: only after this read found it missing)."""
-        tenant_id = self.tenant.pk
-        oldest = self.now.astimezone(JST).date() - timedelta(days=UNKNOWN_DAYS)
-        rows = [
-            r
-            for r in ledger.unknown_rows(tenant_id=tenant_id)
-            if r.working_date >= oldest and r.punch == CLOCK_IN
-        ]
-        if not rows:
-            return
-        keys, _fresh = self._employee_keys({r.employee_code for r in rows})
-        rows = [r for r in rows if r.employee_code in keys]
-        if not rows:
-            return
-        start = min(r.working_date for r in rows)
-        end = max(r.working_date for r in rows)
-        held = self.kot.list_punches(
-            start=start, end=end, employee_keys=sorted({keys[r.employee_code] for r in rows})
+    def _settle_unknown(self) -> list:
+        """Outside KOT's windows: settle clock-ins whose answer was lost by a KOT read made now
+        (found → posted; absent → sent once more, never blindly: only after this read)."""
+        since = self.now.astimezone(JST).date() - timedelta(days=UNKNOWN_DAYS)
+        seen = ledger.unknown(tenant_id=self.tenant.pk, since=since, punch=CLOCK_IN)
+        if not seen:
+            return []
+        keys, _fresh = self._employee_keys({code for code, _day, _punch in seen})
+        settled = punches.settle(
+            kot=self.kot, writer=self.writer, seen=seen, keys=keys, resend=True
         )
-        self.report.kot_reads += 1
-        found: list[ledger.Key] = []
-        resend: list[ledger.Entry] = []
-        for row in rows:
-            key = keys[row.employee_code]
-            same_kind = [
-                p
-                for p in held
-                if p.employee_key == key and p.date == row.working_date and p.code == 1
-            ]
-            if any(same_minute(p.time, row.punch_time) for p in same_kind):
-                found.append((row.employee_code, row.working_date, row.punch))
-            elif same_kind:
-                # KOT holds another clock-in (punched by other means): ours is not sent.
-                PunchLedger.objects.filter(pk=row.pk, state=ledger.State.UNKNOWN).update(
-                    state=ledger.State.FAILED, settled_at=self.now
-                )
-                self._error_once(
-                    row.working_date,
-                    row.employee_code,
-                    "already_punched",
-                    f"従業員コード:{row.employee_code} の出勤は既に打刻済みです。"
-                    "KING OF TIME管理画面をご確認ください。",
-                )
-            else:
-                resend.append(
-                    ledger.Entry(row.employee_code, row.working_date, row.punch, row.punch_time)
-                )
-        self.report.settled += ledger.settle_found(tenant_id=tenant_id, keys=found, now=self.now)
-        if resend:
-            held_keys: set[ledger.Key] = set()
-            for e in resend:
-                held_keys |= ledger.reserve(
-                    tenant_id=tenant_id,
-                    entries=[e],
-                    owner=self.owner,
-                    run_id=self._run_id(e.working_date),
-                    now=self.now,
-                    retake=(ledger.State.UNKNOWN,),
-                )
-            again = self._post([e for e in resend if e.key in held_keys], keys)
-            # Refused unprocessed: it stays unknown-free (released); the next poll sends it.
-            self.state.pending = [*self.state.pending, *again]
+        self.report.kot_reads += settled.reads
+        self.report.settled += len(settled.found)
+        for code, day, _punch in settled.conflicts:
+            self._error_once(
+                day,
+                code,
+                "already_punched",
+                f"従業員コード:{code} の出勤は既に打刻済みです。KING OF TIME管理画面をご確認ください。",
+            )
+        return self._take_answers(settled.sent)
 
-    # -- the real-time runs
+    # -- the real-time runs (runs.py keeps their lifecycle)
 
     def _run_id(self, working_date: date) -> int:
-        return realtime_run(tenant=self.tenant, working_date=working_date, now=self.now).pk
+        if working_date not in self._runs:
+            run = runs.collecting_run(tenant=self.tenant, working_date=working_date, now=self.now)
+            self._runs[working_date] = run.pk
+        return self._runs[working_date]
 
     def note_failure(self, exc: ConnectorError) -> None:
         day = self.rules.working_date("", self.now)
@@ -647,84 +414,16 @@ class _PollWork:
     def _record(self) -> None:
         days = set(self.notes.posted) | {d for d, errs in self.notes.errors.items() if errs}
         for day in days:
-            errors = self.notes.errors.get(day, [])
-            run_id = self._run_id(day)
-            for error in errors:
-                error.run_id = run_id
+            errors = self.notes.errors.pop(day, [])
             failed = sum(e.severity != SyncError.Severity.WARNING for e in errors)
-            warned = len(errors) - failed
-            with transaction.atomic():
-                SyncError.objects.bulk_create(errors)
-                SyncRun.objects.filter(pk=run_id).update(
-                    created_count=F("created_count") + self.notes.posted.get(day, 0),
-                    failed_count=F("failed_count") + failed,
-                    warning_count=F("warning_count") + warned,
-                    heartbeat_at=self.now,
-                )
+            runs.add_to_run(
+                run_id=self._run_id(day),
+                created=self.notes.posted.pop(day, 0),
+                errors=errors,
+                now=self.now,
+            )
             self.report.errors += failed
-            self.report.warnings += warned
+            self.report.warnings += len(errors) - failed
 
     def _note_push(self, records: list[SlRecord]) -> None:
         push.note_poll(setting=self.setting, records=records, now=self.now)
-
-
-# --- the real-time runs -----------------------------------------------------------------------
-
-
-def realtime_run(*, tenant: Tenant, working_date: date, now: datetime) -> SyncRun:
-    """The tenant's real-time run of a working day (created at its first punch or error)."""
-    runs = SyncRun.objects.filter(
-        tenant=tenant,
-        kind=SyncRun.Kind.ATTENDANCE,
-        trigger=SyncRun.Trigger.REALTIME,
-        target_date=working_date,
-    )
-    run = runs.first()
-    if run is not None:
-        return run
-    try:
-        with transaction.atomic():
-            return SyncRun.objects.create(
-                tenant=tenant,
-                kind=SyncRun.Kind.ATTENDANCE,
-                trigger=SyncRun.Trigger.REALTIME,
-                status=SyncRun.Status.COLLECTING,
-                target_date=working_date,
-                triggered_by_label=LABEL,
-                created_at=now,
-                started_at=now,
-                heartbeat_at=now,
-                message="リアルタイム出勤連携: 勤務日の終わりまで出勤打刻を受け付けます。",
-            )
-    except IntegrityError:
-        return runs.get()
-
-
-def close_ended_runs(*, now: datetime) -> int:
-    """End the real-time runs whose working day is over (the usual status rules and mail)."""
-    today = now.astimezone(JST).date()
-    collecting = SyncRun.objects.filter(
-        status=SyncRun.Status.COLLECTING, target_date__lt=today
-    ).select_related("tenant")
-    closed = 0
-    for run in collecting:
-        setting = run.tenant.connect_settings.first()
-        if setting is not None and not rules(setting).day_ended(run.target_date, now):
-            continue
-        if not run.failed_count:
-            status = SyncRun.Status.SUCCESS
-        elif run.created_count or run.skipped_count:
-            status = SyncRun.Status.PARTIAL
-        else:
-            status = SyncRun.Status.FAILURE
-        with transaction.atomic():
-            ended = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.COLLECTING).update(
-                status=status,
-                finished_at=now,
-                message=f"{run.target_date:%Y年%m月%d日}: リアルタイム出勤打刻{run.created_count}件"
-                f" 失敗{run.failed_count} 警告{run.warning_count}",
-            )
-            if ended and status != SyncRun.Status.SUCCESS:
-                queue.enqueue_run_mail(run_id=run.pk)
-        closed += ended
-    return closed

@@ -10,13 +10,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
+
+from connectors.kot import JST
 
 from ..kinds import kind_of
 from ..models import SyncError, SyncRun, Tenant
@@ -181,7 +185,8 @@ def claim_run(*, run_id: int, now: datetime | None = None) -> SyncRun | None:
 
 
 class RunTaken(BaseException):
-    """This worker no longer owns its run: the reaper resumed it, or another worker claimed it.
+    """This worker no longer holds its lease: the reaper resumed its run, another worker claimed
+    it, or another poll took the tenant.
 
     A BaseException, so the engines' ``except Exception`` blocks never swallow it: it stops the
     worker before its next write, and nothing is recorded or mailed by this worker.
@@ -192,23 +197,108 @@ class WorkerStopping(BaseException):
     """The worker's cluster is stopping (SIGTERM): hand the run back before the next write."""
 
 
-class Lease:
-    """A worker's hold on its run: the run's ``attempt`` (set by claim_run) is the token.
+class SyncAborted(Exception):
+    """A run stops before writing anything, with a message that says what to do (a guard, an
+    empty KOT answer); the run ends FAILURE as a configuration problem."""
 
-    Calling it renews the lease (the run's heartbeat) a few times per lease, at most once a
-    minute, so the number of queries of a run does not grow with its employees. ``guard()``
-    comes before every upstream write (punch POST, person create/update/delete): it passes
-    without a query while the last renewal is younger than half the lease (the reaper waits a
-    whole lease, and every upstream call has an overall deadline well under half of it), and
-    renews first otherwise. A renewal that finds the run taken raises ``RunTaken``; a stopping
-    cluster raises ``WorkerStopping``. Both are checked in any thread (parallel writes call
-    ``guard`` in their own threads).
+    def __init__(self, message: str, *, code: str):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def lease_seconds() -> float:
+    return float(settings.SYNC_RUN_LEASE_SECONDS)
+
+
+def stale_runs(now: datetime):
+    """Running runs whose worker no longer holds the lease (heartbeat older than the lease, or
+    none): the reaper resumes them, and another writer may take their ledger rows."""
+    cutoff = now - timedelta(seconds=lease_seconds())
+    return SyncRun.objects.filter(status=SyncRun.Status.RUNNING).filter(
+        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)
+    )
+
+
+@dataclass(frozen=True)
+class Holder:
+    """What a lease holds: the rows that say "still mine", and what a renewal writes.
+
+    ``owner`` names the holder in the punch ledger ("run:<id>:<attempt>", "poll:<setting>:<token>").
     """
 
-    def __init__(self, run: SyncRun, *, every: float | None = None):
-        self.run_id = run.pk
-        self.token = run.attempt
-        lease = float(settings.SYNC_RUN_LEASE_SECONDS)
+    owner: str
+    rows: Callable[[], QuerySet]
+    renewal: Callable[[datetime], dict[str, Any]]
+
+
+def run_holder(run: SyncRun) -> Holder:
+    """A worker's hold on its run: the run's ``attempt`` (set by claim_run) is the token."""
+    pk, attempt = run.pk, run.attempt
+    return Holder(
+        owner=f"run:{pk}:{attempt}",
+        rows=lambda: SyncRun.objects.filter(pk=pk, status=SyncRun.Status.RUNNING, attempt=attempt),
+        renewal=lambda now: {"heartbeat_at": now},
+    )
+
+
+def poll_holder(*, state_id: int, setting_id: int, token: int) -> Holder:
+    """A real-time poll's hold on its tenant: ``RealtimeState.poll_token`` is the token."""
+    from ..models import RealtimeState
+
+    return Holder(
+        owner=f"poll:{setting_id}:{token}",
+        rows=lambda: RealtimeState.objects.filter(pk=state_id, poll_token=token),
+        renewal=lambda now: {"poll_lease_until": now + timedelta(seconds=lease_seconds())},
+    )
+
+
+def owner_alive(owner: str, *, now: datetime) -> bool:
+    """Whether the writer named ``owner`` still holds its lease — the reaper's test for a run
+    (running, same attempt, heartbeat younger than the lease), the poll lease for a poll.
+
+    A ledger row is taken from its owner only when this is False: never because of its age.
+    """
+    from ..models import RealtimeState
+
+    kind, _, rest = owner.partition(":")
+    first, _, second = rest.partition(":")
+    if not (first.isdigit() and second.isdigit()):
+        return False
+    if kind == "run":
+        return (
+            SyncRun.objects.filter(
+                pk=int(first), status=SyncRun.Status.RUNNING, attempt=int(second)
+            )
+            .exclude(pk__in=stale_runs(now).values("pk"))
+            .exists()
+        )
+    if kind == "poll":
+        return RealtimeState.objects.filter(
+            setting_id=int(first), poll_token=int(second), poll_lease_until__gte=now
+        ).exists()
+    return False
+
+
+class Lease:
+    """A writer's hold on its work: a run (its attempt) or a tenant's poll (its token).
+
+    Calling it renews the lease (the run's heartbeat, the poll's lease end) a few times per
+    lease, at most once a minute, so the number of queries does not grow with the work.
+    ``guard()`` comes before every upstream write (punch POST, person create/update/delete): it
+    passes without a query while the last renewal is younger than half the lease (the reaper
+    waits a whole lease, and every upstream call has an overall deadline well under half of it),
+    and renews first otherwise. A renewal that finds the work taken raises ``RunTaken``; a
+    stopping cluster raises ``WorkerStopping``. Both are checked in any thread (parallel writes
+    call ``guard`` in their own threads).
+    """
+
+    def __init__(self, holder: SyncRun | Holder, *, every: float | None = None):
+        if isinstance(holder, SyncRun):
+            holder = run_holder(holder)
+        self.holder = holder
+        self.owner = holder.owner
+        lease = lease_seconds()
         if every is None:
             every = min(60.0, lease / 5)
         self.every = every
@@ -216,38 +306,36 @@ class Lease:
         self.last = time.monotonic()
         self.lost = False
         self.renewals = 0
-        self._owner = threading.get_ident()
+        self._owner_thread = threading.get_ident()
         self._lock = threading.Lock()
 
-    def owned(self):
-        """The run's row, if it is still this worker's (running, this attempt)."""
-        return SyncRun.objects.filter(
-            pk=self.run_id, status=SyncRun.Status.RUNNING, attempt=self.token
-        )
+    def owned(self) -> QuerySet:
+        """The held row, if it is still this worker's."""
+        return self.holder.rows()
 
     def check(self) -> None:
-        """Raise when the run is known lost or the cluster is stopping (no query)."""
+        """Raise when the lease is known lost or the cluster is stopping (no query)."""
         if self.lost:
-            raise RunTaken(f"run {self.run_id} is no longer this worker's")
+            raise RunTaken(f"{self.owner} is no longer this worker's")
         if stopping():
-            raise WorkerStopping(f"run {self.run_id}: the worker is stopping")
+            raise WorkerStopping(f"{self.owner}: the worker is stopping")
 
     def renew(self) -> None:
-        """Refresh the heartbeat, conditional on the token; RunTaken when the run is gone."""
+        """Renew, conditional on the token; RunTaken when the work is gone."""
         with self._lock:
             self.check()
             try:
-                renewed = self.owned().update(heartbeat_at=timezone.now())
+                renewed = self.owned().update(**self.holder.renewal(timezone.now()))
             finally:
-                if threading.get_ident() != self._owner:
+                if threading.get_ident() != self._owner_thread:
                     connection.close()  # a write thread's own connection: don't leave it open
             self.renewals += 1
             if renewed != 1:
                 self.lost = True
                 log.warning(
-                    "run %s: taken by another worker; stopping before the next write", self.run_id
+                    "%s: taken by another worker; stopping before the next write", self.owner
                 )
-                raise RunTaken(f"run {self.run_id} is no longer this worker's")
+                raise RunTaken(f"{self.owner} is no longer this worker's")
             self.last = time.monotonic()
 
     def __call__(self) -> None:
@@ -257,14 +345,10 @@ class Lease:
             self.renew()
 
     def guard(self) -> None:
-        """Before an upstream write: raise unless the run is surely still this worker's."""
+        """Before an upstream write: raise unless the work is surely still this worker's."""
         self.check()
         if time.monotonic() - self.last >= self.window:
             self.renew()
-
-
-# The name the engines and benchmarks knew it by.
-Heartbeat = Lease
 
 
 @dataclass
@@ -344,19 +428,27 @@ def end_run(
         rows = rows.filter(attempt=token)
     if heartbeat_at is not ANY:
         rows = rows.filter(heartbeat_at=heartbeat_at)
+    failed = sum(e.severity != SyncError.Severity.WARNING for e in errors)
+    warned = len(errors) - failed
+    if outcome is not None:
+        counts: dict[str, Any] = {
+            "created_count": outcome.created,
+            "updated_count": outcome.updated,
+            "deleted_count": outcome.deleted,
+            "skipped_count": outcome.skipped,
+            "not_updated_count": outcome.not_updated,
+            "failed_count": failed,
+            "warning_count": warned,
+        }
+    else:
+        # No outcome: the counts the run holds stay (a collecting run counted as it went).
+        counts = {
+            "failed_count": F("failed_count") + failed,
+            "warning_count": F("warning_count") + warned,
+        }
     with transaction.atomic():
         ended = rows.update(
-            status=status,
-            finished_at=now,
-            error_type=error_type,
-            message=message,
-            created_count=outcome.created if outcome else 0,
-            updated_count=outcome.updated if outcome else 0,
-            deleted_count=outcome.deleted if outcome else 0,
-            skipped_count=outcome.skipped if outcome else 0,
-            not_updated_count=outcome.not_updated if outcome else 0,
-            failed_count=sum(e.severity != SyncError.Severity.WARNING for e in errors),
-            warning_count=sum(e.severity == SyncError.Severity.WARNING for e in errors),
+            status=status, finished_at=now, error_type=error_type, message=message, **counts
         )
         if ended != 1:
             log.warning("run %s: not ended as %s, it is no longer this worker's", run.pk, status)
@@ -467,3 +559,84 @@ def retry_delay(attempt: int) -> timedelta | None:
     if attempt > len(delays):
         return None
     return timedelta(minutes=delays[attempt - 1])
+
+
+# --- collecting runs (the real-time poll's run of a working day) ------------------------------
+
+REALTIME_LABEL = "リアルタイム"
+
+
+def collecting_run(*, tenant: Tenant, working_date: date, now: datetime) -> SyncRun:
+    """The tenant's real-time run of a working day, opened at its first punch or error.
+
+    One per tenant and working date (a database constraint); it stays ``collecting`` (受付中,
+    never blocking the daily run) while polls add to it, and ``close_ended_runs`` ends it.
+    """
+    runs = SyncRun.objects.filter(
+        tenant=tenant,
+        kind=SyncRun.Kind.ATTENDANCE,
+        trigger=SyncRun.Trigger.REALTIME,
+        target_date=working_date,
+    )
+    run = runs.first()
+    if run is not None:
+        return run
+    try:
+        with transaction.atomic():
+            return SyncRun.objects.create(
+                tenant=tenant,
+                kind=SyncRun.Kind.ATTENDANCE,
+                trigger=SyncRun.Trigger.REALTIME,
+                status=SyncRun.Status.COLLECTING,
+                target_date=working_date,
+                triggered_by_label=REALTIME_LABEL,
+                created_at=now,
+                started_at=now,
+                heartbeat_at=now,
+                message="リアルタイム出勤連携: 勤務日の終わりまで出勤打刻を受け付けます。",
+            )
+    except IntegrityError:
+        return runs.get()
+
+
+def add_to_run(*, run_id: int, created: int, errors: list[SyncError], now: datetime) -> None:
+    """Count a poll's punches and errors on a collecting run (one statement each)."""
+    for error in errors:
+        error.run_id = run_id
+    failed = sum(e.severity != SyncError.Severity.WARNING for e in errors)
+    with transaction.atomic():
+        SyncError.objects.bulk_create(errors)
+        SyncRun.objects.filter(pk=run_id, status=SyncRun.Status.COLLECTING).update(
+            created_count=F("created_count") + created,
+            failed_count=F("failed_count") + failed,
+            warning_count=F("warning_count") + len(errors) - failed,
+            heartbeat_at=now,
+        )
+
+
+def close_ended_runs(*, now: datetime, day_ended: Callable[[SyncRun], bool]) -> int:
+    """End the collecting runs whose working day is over, through ``end_run`` (the usual
+    status rules and the one failure mail). ``day_ended(run)``: the tenant's working-day rule."""
+    today = now.astimezone(JST).date()
+    collecting = SyncRun.objects.filter(
+        status=SyncRun.Status.COLLECTING, target_date__lt=today
+    ).select_related("tenant")
+    closed = 0
+    for run in collecting:
+        if not day_ended(run):
+            continue
+        if not run.failed_count:
+            status = SyncRun.Status.SUCCESS
+        elif run.created_count or run.skipped_count:
+            status = SyncRun.Status.PARTIAL
+        else:
+            status = SyncRun.Status.FAILURE
+        closed += end_run(
+            run=run,
+            status=status,
+            message=f"{run.target_date:%Y年%m月%d日}: リアルタイム出勤打刻{run.created_count}件"
+            f" 失敗{run.failed_count} 警告{run.warning_count}",
+            from_statuses=(SyncRun.Status.COLLECTING,),
+            now=now,
+        )
+    return closed
