@@ -305,11 +305,12 @@ class HttpClient:
         attempt = throttled = 0
         throttle_wait = 0.0
         while True:
-            if write and self.write_guard is not None:
-                self.write_guard()
             self._before_send(method, label)
             ticket, answer = self._acquire(), _MISSING
             try:
+                if write and self.write_guard is not None:
+                    # Last, right before the attempt leaves (after any wait for a slot).
+                    self.write_guard()
                 error, response = self._send_once(method, path, label, params, json, data, files)
                 answer = error
             finally:

@@ -224,15 +224,18 @@ def test_a_stopping_worker_hands_its_run_back_before_its_next_post(
 
     orm_broker_only()
     settings.SYNC_CONCURRENCY = 1
+    settings.KOT_MAX_CONCURRENCY = 1  # one POST out at a time: "the next POST" is well defined
     eight_staff(world.sandbox, world.acme, DAY)
     real_post = KotClient.register_punch
     posted = Counter()
 
     def post_then_sigterm(self, **kwargs):  # SIGTERM arrives while the third POST is out
         posted["n"] += 1
-        if posted["n"] == 3:
+        n = posted["n"]
+        answer = real_post(self, **kwargs)
+        if n == 3:
             stop_flag()
-        return real_post(self, **kwargs)
+        return answer
 
     monkeypatch.setattr(KotClient, "register_punch", post_then_sigterm)
     request = request_run(tenant=world.acme, kind="attendance", target_date=DAY, enqueue=False)

@@ -14,13 +14,15 @@ from django.utils import timezone
 
 from integrations.models import SyncRun
 from integrations.queue import EXECUTE_RUN, SEND_RUN_MAIL, WORKERS
-from integrations.services.dispatch import (
+from integrations.services.dispatch import dispatch
+from integrations.services.execution import execute_run
+from integrations.services.runs import (
+    RESUME_MESSAGE,
     WORKER_LOST_AGAIN_MESSAGE,
     WORKER_LOST_MESSAGE,
-    dispatch,
+    claim_run,
+    request_run,
 )
-from integrations.services.execution import execute_run
-from integrations.services.runs import RESUME_MESSAGE, claim_run, request_run
 from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, wait_for
 from tests.queue_helpers import orm_broker_only, queued, work

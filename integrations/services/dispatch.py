@@ -24,20 +24,13 @@ from .. import queue
 from ..kinds import KINDS
 from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats, realtime
-from .runs import end_run, resume_lost_run, stale_runs
+from .runs import end_run, reap, stale_runs
 from .schedules import JST, latest_slot, target_date_for
 from .workday import WorkdayRules, borders_for_many, start_wait
 
 log = logging.getLogger(__name__)
 
 SCHEDULE_LABEL = "スケジュール"
-WORKER_LOST_MESSAGE = (
-    "処理中のワーカーが停止したため、連携を中断しました(サーバーの再起動など)。再実行してください。"
-)
-WORKER_LOST_AGAIN_MESSAGE = (
-    "処理中のワーカーが繰り返し停止したため({n}回自動で再開しました)、連携を中断しました。"
-    "再実行してください。"
-)
 BATCH = 500
 
 # Only the fields the slot computation reads: the secrets are never loaded (or decrypted) here.
@@ -229,37 +222,19 @@ def reap_dead_runs(*, now: datetime) -> int:
 
     The run goes back to the queue (same row, ``resumes`` + 1) and is handed out again by this
     same dispatch; the dead worker's writes are fenced (its lease token is spent). After
-    SYNC_MAX_RESUMES resumptions the run is failed as ``worker_lost`` instead, with its mail.
-    Each change is conditional on the stale heartbeat seen: a worker that beat meanwhile keeps
-    its run. Returns how many runs were resumed or failed.
+    SYNC_MAX_RESUMES resumptions the run is failed as ``worker_lost`` instead, with its mail
+    (``runs.reap``, also what another writer does before taking a dead run's ledger rows).
+    Returns how many runs were resumed or failed.
     """
-    reaped = 0
     rows = stale_runs(now).values_list("pk", "heartbeat_at", "attempt", "resumes", "target_date")
-    for pk, heartbeat_at, attempt, resumes, target_date in rows:
-        if resumes < settings.SYNC_MAX_RESUMES:
-            if resume_lost_run(
-                run_id=pk, attempt=attempt, heartbeat_at=heartbeat_at, resumes=resumes
-            ):
-                log.warning(
-                    "run %s: worker lost (last heartbeat %s), resumed (%s)",
-                    pk,
-                    heartbeat_at,
-                    resumes + 1,
-                )
-                reaped += 1
-            continue
-        message = WORKER_LOST_AGAIN_MESSAGE.format(n=resumes) if resumes else WORKER_LOST_MESSAGE
-        run = SyncRun(pk=pk, target_date=target_date)
-        if end_run(
-            run=run,
-            status=SyncRun.Status.FAILURE,
-            error_type=SyncRun.ErrorType.WORKER_LOST,
-            code="worker_lost",
-            message=message,
-            token=attempt,
+    return sum(
+        reap(
+            run_id=pk,
+            attempt=attempt,
             heartbeat_at=heartbeat_at,
+            resumes=resumes,
+            target_date=target_date,
             now=now,
-        ):
-            log.warning("run %s: worker lost (last heartbeat %s), failed", pk, heartbeat_at)
-            reaped += 1
-    return reaped
+        )
+        for pk, heartbeat_at, attempt, resumes, target_date in rows
+    )

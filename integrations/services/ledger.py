@@ -10,7 +10,7 @@ writers never both hold a row:
 * **stamp**: ``sent_at`` = the moment of the POST, only while the owner still holds the row;
 * **finish** / **release**: the POST's answer, only while the owner still holds the row;
 * **settle**: a KOT read decided an ``unknown`` (or ``failed``) row, again on its version;
-* **orphans**: ``sending`` rows whose owner lost its lease (``runs.owner_alive``) — never by
+* **orphans**: ``sending`` rows whose owner lost its lease (``runs.fence``) — never by
   age — become ``unknown`` (their POST may have left) or are released (never sent).
 
 Queries per call do not grow with the number of punches (bulk inserts, chunked key filters).
@@ -26,7 +26,7 @@ from datetime import date, datetime
 from django.db.models import F, Q
 
 from ..models import PunchLedger, SyncError
-from .runs import owner_alive
+from .runs import fence
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +104,13 @@ def unknown(*, tenant_id: int, since: date, punch: str | None = None) -> dict[Ke
 
 
 def take_orphans(*, tenant_id: int, now: datetime) -> int:
-    """``sending`` rows whose owner no longer holds its lease (the reaper's test, never the
-    row's age): those whose POST was stamped become ``unknown``; those never sent are released.
-    Conditional on the owner seen, so a row retaken meanwhile is left alone."""
+    """``sending`` rows whose owner lost its lease for good (``runs.fence``: the reaper's test,
+    never the row's age; the owner is fenced first, so it cannot send them any more): those
+    whose POST was stamped become ``unknown``; those never sent are released."""
     sending = PunchLedger.objects.filter(tenant_id=tenant_id, state=State.SENDING)
     changed = 0
     for owner in set(sending.values_list("owner", flat=True)):
-        if owner_alive(owner, now=now):
+        if not fence(owner, now=now):
             continue
         theirs = sending.filter(owner=owner)
         changed += theirs.filter(sent_at__isnull=False).update(

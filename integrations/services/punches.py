@@ -134,7 +134,8 @@ def send(
     handed: set[Key] = set()
 
     def post(punch: Punch) -> KotPunch:
-        writer.guard()
+        # The client calls writer.guard before every attempt of the POST (a throttled punch's
+        # resends included): no attempt leaves unless the lease was renewed within half of it.
         return kot.register_punch(
             employee_key=punch.employee_key,
             date=punch.working_date,
@@ -163,6 +164,7 @@ def send(
                     results[punch.key] = Sent(punch, Answer.HELD)  # taken over meanwhile
 
     workers = kot.limiter.max_concurrency
+    outer_guard, kot.write_guard = kot.write_guard, writer.guard
     try:
         for punch, error in each_in_parallel(
             post, stamped(), beat=writer.beat, workers=workers, raise_auth=False
@@ -171,6 +173,7 @@ def send(
                 stop.append(error)
             results[punch.key] = Sent(punch, classify(error), error)
     finally:
+        kot.write_guard = outer_guard
         # Also when the lease is lost or the worker stops (RunTaken, WorkerStopping): what was
         # answered is recorded (each change is conditional on still holding the row); a punch
         # handed out without an answer may have left (unknown), one never handed out did not.

@@ -253,33 +253,6 @@ def poll_holder(*, state_id: int, setting_id: int, token: int) -> Holder:
     )
 
 
-def owner_alive(owner: str, *, now: datetime) -> bool:
-    """Whether the writer named ``owner`` still holds its lease — the reaper's test for a run
-    (running, same attempt, heartbeat younger than the lease), the poll lease for a poll.
-
-    A ledger row is taken from its owner only when this is False: never because of its age.
-    """
-    from ..models import RealtimeState
-
-    kind, _, rest = owner.partition(":")
-    first, _, second = rest.partition(":")
-    if not (first.isdigit() and second.isdigit()):
-        return False
-    if kind == "run":
-        return (
-            SyncRun.objects.filter(
-                pk=int(first), status=SyncRun.Status.RUNNING, attempt=int(second)
-            )
-            .exclude(pk__in=stale_runs(now).values("pk"))
-            .exists()
-        )
-    if kind == "poll":
-        return RealtimeState.objects.filter(
-            setting_id=int(first), poll_token=int(second), poll_lease_until__gte=now
-        ).exists()
-    return False
-
-
 class Lease:
     """A writer's hold on its work: a run (its attempt) or a tenant's poll (its token).
 
@@ -550,6 +523,91 @@ def resume_lost_run(
         message=RESUME_MESSAGE.format(n=resumes + 1),
     )
     return resumed == 1
+
+
+WORKER_LOST_MESSAGE = (
+    "処理中のワーカーが停止したため、連携を中断しました(サーバーの再起動など)。再実行してください。"
+)
+WORKER_LOST_AGAIN_MESSAGE = (
+    "処理中のワーカーが繰り返し停止したため({n}回自動で再開しました)、連携を中断しました。"
+    "再実行してください。"
+)
+
+
+def reap(
+    *,
+    run_id: int,
+    attempt: int,
+    heartbeat_at: datetime | None,
+    resumes: int,
+    target_date: date | None,
+    now: datetime,
+) -> bool:
+    """The reaper's move for one run whose lease ran out: resume it (queued again, same row),
+    or after SYNC_MAX_RESUMES fail it as ``worker_lost`` with its mail. Conditional on the
+    stale heartbeat and attempt seen, so a worker that beat meanwhile keeps its run; once it
+    matched, the old worker's next renewal fails and it sends nothing more."""
+    if resumes < settings.SYNC_MAX_RESUMES:
+        if resume_lost_run(
+            run_id=run_id, attempt=attempt, heartbeat_at=heartbeat_at, resumes=resumes
+        ):
+            log.warning(
+                "run %s: worker lost (last heartbeat %s), resumed (%s)",
+                run_id,
+                heartbeat_at,
+                resumes + 1,
+            )
+            return True
+        return False
+    message = WORKER_LOST_AGAIN_MESSAGE.format(n=resumes) if resumes else WORKER_LOST_MESSAGE
+    if end_run(
+        run=SyncRun(pk=run_id, target_date=target_date),
+        status=SyncRun.Status.FAILURE,
+        error_type=SyncRun.ErrorType.WORKER_LOST,
+        code="worker_lost",
+        message=message,
+        token=attempt,
+        heartbeat_at=heartbeat_at,
+        now=now,
+    ):
+        log.warning("run %s: worker lost (last heartbeat %s), failed", run_id, heartbeat_at)
+        return True
+    return False
+
+
+def fence(owner: str, *, now: datetime) -> bool:
+    """Whether the writer named ``owner`` has lost its lease for good — fenced here if needed,
+    so that it can never renew it and send again. Only then may another writer take its
+    ledger rows; never because of a row's age.
+
+    A run: gone from ``running`` under that attempt, or stale by the reaper's test
+    (``stale_runs``) and reaped here exactly as the reaper would. A poll: its token replaced,
+    or its lease over and its token spent here.
+    """
+    from ..models import RealtimeState
+
+    kind, _, rest = owner.partition(":")
+    first, _, second = rest.partition(":")
+    if not (first.isdigit() and second.isdigit()):
+        return True  # no lease can renew an owner that names none
+    pk, token = int(first), int(second)
+    if kind == "run":
+        mine = SyncRun.objects.filter(pk=pk, status=SyncRun.Status.RUNNING, attempt=token)
+        run = mine.values("heartbeat_at", "resumes", "target_date").first()
+        if run is None:
+            return True
+        if not stale_runs(now).filter(pk=pk).exists():
+            return False
+        reap(run_id=pk, attempt=token, now=now, **run)
+        return not mine.exists()
+    if kind == "poll":
+        state = RealtimeState.objects.filter(setting_id=pk, poll_token=token)
+        if state.filter(poll_lease_until__gte=now).exists():
+            return False
+        # Spend the token: a poll that wakes up late can no longer renew, and so sends nothing.
+        state.update(poll_token=F("poll_token") + 1, poll_lease_until=None)
+        return True
+    return True
 
 
 def retry_delay(attempt: int) -> timedelta | None:
