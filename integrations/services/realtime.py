@@ -41,9 +41,10 @@ from connectors.kot import KotClient
 from connectors.senselink import SlRecord
 
 from .. import queue
+from ..fields import fit
 from ..models import ConnectSetting, PunchLedger, RealtimeState, SyncError, SyncRun, Tenant
 from . import ledger, push
-from .attendance_sync import same_minute
+from .attendance_sync import invalid_job_number_message, same_minute
 from .clients import kot_client, senselink_client
 from .parallel import each_in_parallel
 from .windows import window_end
@@ -400,6 +401,13 @@ class _PollWork:
             page, last_id = item_page, record.id
             if start <= record.sign_time < end and record.user_type == 1 and record.job_number:
                 records.append(record)
+            elif start <= record.sign_time < end and record.user_type == 1 and record.problem:
+                # A refused job number (connectors/text.py) names no one: one line, no punch.
+                shown = fit(record.problem, 64)
+                day = self.rules.working_date("", record.sign_time)
+                self._error_once(
+                    day, shown, "invalid_job_number", invalid_job_number_message(shown)
+                )
         if stop is not None:
             page, last_id = stop
         else:
@@ -426,7 +434,7 @@ class _PollWork:
             employees = self.kot.list_employees(on=today, include_resigned=True)
             self.report.kot_reads += 1
             if employees:  # an empty answer is a token problem: keep what we knew
-                keys = {e.code: e.key for e in employees}
+                keys = {e.code: e.key for e in employees if not e.problem}
                 RealtimeState.objects.filter(pk=state.pk).update(
                     employee_keys=keys, keys_read_at=self.now
                 )
