@@ -263,8 +263,9 @@ class KotClient(HttpClient):
             record = body.get("timeRecord") if isinstance(body, dict) else None
             if not isinstance(record, dict):
                 raise ValueError("no timeRecord object")
+            answered = str(body.get("employeeKey") or employee_key)
             return KotPunch(
-                employee_key=str(body.get("employeeKey") or employee_key),
+                employee_key=employee_key if has_control(answered) else answered,
                 date=_parse_date(body.get("date")) or date,
                 time=_parse_time(record.get("time")),
                 code=int(_any(record.get("code"))),
@@ -479,6 +480,8 @@ class KotClient(HttpClient):
                 key = working.get("employeeKey")
                 if key in (None, ""):
                     raise self._format_error("timerecord: missing 'employeeKey'")
+                if has_control(str(key)):
+                    continue  # no key the portal asks for holds one (KotEmployee.problem)
                 try:
                     day = _parse_date(working.get("date") or day_entry.get("date"))
                 except ValueError:

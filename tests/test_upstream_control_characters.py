@@ -206,6 +206,19 @@ def test_kot_parser_flags_a_bad_code_or_key_and_cleans_names():
     assert (bad_key.code, bad_key.key, bad_key.problem) == ("", "", "0042")
     good = client._parse_employee({"key": "k2", "code": "0043", "divisionCode": "1\x000"}, 0)
     assert (good.code, good.problem, good.division_code) == ("0043", None, None)
+    day = [
+        {
+            "date": "2026-11-24",
+            "dailyWorkings": [
+                {
+                    "employeeKey": key,
+                    "timeRecord": [{"time": "2026-11-24T09:00:00+09:00", "code": 1}],
+                }
+                for key in ("k\x00", "k2")
+            ],
+        }
+    ]
+    assert [p.employee_key for p in client._parse_timerecords(day)] == ["k2"]
 
 
 def test_kot_division_with_a_control_character_is_left_out():
