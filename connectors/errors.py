@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from connectors.text import clean
+
 
 class ConnectorError(Exception):
     """Base of every error a connector raises."""
@@ -27,6 +29,9 @@ class ConnectorError(Exception):
         retry_at: datetime | None = None,
         detail: str = "",
     ) -> None:
+        # The message and detail end up in the sync log, a database row and log lines: never a
+        # control character (connectors/text.py), whatever the remote side sent.
+        message, detail = clean(message), clean(detail)
         super().__init__(message)
         self.message = message
         self.service = service
@@ -152,5 +157,5 @@ class ApiError(ConnectorError):
         **kwargs,
     ) -> None:
         super().__init__(message, service=service, code=code, **kwargs)
-        self.remote_code = remote_code
-        self.remote_message = remote_message
+        self.remote_code = clean(remote_code) if isinstance(remote_code, str) else remote_code
+        self.remote_message = clean(remote_message)

@@ -33,6 +33,7 @@ from connectors.errors import (
     ServerError,
     ThrottledError,
 )
+from connectors.text import clean
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _BAD_URL_EXCEPTIONS = (
@@ -211,7 +212,10 @@ class HttpClient:
     # ---------------------------------------------------------------------------- helpers
 
     def redact(self, text: str) -> str:
-        """``text`` with every secret of this client replaced by ``***``."""
+        """``text`` without control characters (connectors/text.py: cleaned first, so removing
+        one can never join a secret back together) and with every secret of this client
+        replaced by ``***``."""
+        text = clean(text)
         for secret in self._secrets():
             if secret:
                 text = text.replace(secret, "***")

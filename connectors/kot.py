@@ -26,6 +26,7 @@ from connectors.errors import (
     ThrottledError,
 )
 from connectors.http import HttpClient
+from connectors.text import clean, has_control, shown
 from connectors.throttle import AdaptiveLimiter, Ticket, limiter_for
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -91,6 +92,9 @@ class KotEmployee:
     resignation_date: date | None
     email: str | None
     division_code: str | None = None
+    #: Set when KOT's code or key holds a control character (connectors/text.py): the code as
+    #: people may read it (escaped). ``code`` and ``key`` are then "" and must not be used.
+    problem: str | None = None
 
     @property
     def full_name(self) -> str:
@@ -196,7 +200,8 @@ class KotClient(HttpClient):
             raise self._format_error(f"divisions: expected a list, got {type(body).__name__}")
         if len(body) > MAX_DIVISIONS:
             raise self._format_error(f"divisions: {len(body)} divisions, more than {MAX_DIVISIONS}")
-        return [self._parse_division(item, index) for index, item in enumerate(body)]
+        divisions = [self._parse_division(item, index) for index, item in enumerate(body)]
+        return [division for division in divisions if division is not None]
 
     def list_punches(
         self, *, start: date, end: date, employee_keys: Sequence[str]
@@ -258,8 +263,9 @@ class KotClient(HttpClient):
             record = body.get("timeRecord") if isinstance(body, dict) else None
             if not isinstance(record, dict):
                 raise ValueError("no timeRecord object")
+            answered = str(body.get("employeeKey") or employee_key)
             return KotPunch(
-                employee_key=str(body.get("employeeKey") or employee_key),
+                employee_key=employee_key if has_control(answered) else answered,
                 date=_parse_date(body.get("date")) or date,
                 time=_parse_time(record.get("time")),
                 code=int(_any(record.get("code"))),
@@ -322,7 +328,7 @@ class KotClient(HttpClient):
             body = None
         errors = body.get("errors") if isinstance(body, dict) else None
         errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
-        codes = {str(e.get("code")) for e in errors}
+        codes = {clean(str(e.get("code")))[:20] for e in errors}
         if isinstance(body, dict) and str(body.get("code", "")) == "303" or "303" in codes:
             return self._throttled(response, code="kot_throttled")
         if status == 429:
@@ -395,8 +401,10 @@ class KotClient(HttpClient):
             raise self._format_error(f"employee #{index}: missing or invalid 'key'")
         if code in (None, "") or isinstance(code, (dict, list, bool)):
             raise self._format_error(f"employee #{index}: missing or invalid 'code'")
-        code = str(code)
-        who = f"employee code {code}"
+        key, code = str(key), str(code)
+        # A key is refused, never cleaned: the employee is kept, flagged, with no usable key.
+        problem = shown(code) if has_control(code) or has_control(key) else None
+        who = f"employee code {shown(code)}"
 
         def text(field: str) -> str:
             value = item.get(field)
@@ -404,7 +412,7 @@ class KotClient(HttpClient):
                 return ""
             if not isinstance(value, (str, int)):
                 raise self._format_error(f"{who}: '{field}' is not a string")
-            return str(value).strip()
+            return clean(str(value)).strip()
 
         def day(field: str) -> date | None:
             value = item.get(field)
@@ -418,11 +426,14 @@ class KotClient(HttpClient):
             emails = [emails]
         email = None
         if isinstance(emails, list):
-            email = next((e.strip() for e in emails if isinstance(e, str) and e.strip()), None)
+            email = next(
+                (clean(e).strip() for e in emails if isinstance(e, str) and clean(e).strip()),
+                None,
+            )
         division = item.get("divisionCode")
         return KotEmployee(
-            key=str(key),
-            code=code,
+            key="" if problem else key,
+            code="" if problem else code,
             last_name=text("lastName"),
             first_name=text("firstName"),
             birth_date=day("birthDate"),
@@ -430,9 +441,12 @@ class KotClient(HttpClient):
             resignation_date=day("resignationDate"),
             email=email,
             division_code=_division_code(division),
+            problem=problem,
         )
 
-    def _parse_division(self, item: Any, index: int) -> KotDivisionInfo:
+    def _parse_division(self, item: Any, index: int) -> KotDivisionInfo | None:
+        """A division; None for one whose code holds a control character (its employees take
+        the earliest day border, as with a malformed divisionCode)."""
         if not isinstance(item, dict):
             raise self._format_error(f"division #{index}: not an object")
         code, name = item.get("code"), item.get("name")
@@ -441,6 +455,11 @@ class KotClient(HttpClient):
         code = str(code).strip()
         if not code or len(code) > MAX_DIVISION_CODE_CHARS:
             raise self._format_error(f"division #{index}: 'code' is empty or too long")
+        if has_control(code):
+            self.log.warning(
+                "division #%s: code %s has a control character: left out", index, shown(code, 70)
+            )
+            return None
         if name is not None and not isinstance(name, (str, int)):
             raise self._format_error(f"division {code}: 'name' is not a string")
         border = item.get("dayBorderTime")
@@ -449,7 +468,7 @@ class KotClient(HttpClient):
             raise self._format_error(f"division {code}: 'dayBorderTime' is not HH:MM")
         return KotDivisionInfo(
             code=code,
-            name=str(name or "").strip()[:MAX_DIVISION_NAME_CHARS],
+            name=clean(str(name or "")).strip()[:MAX_DIVISION_NAME_CHARS],
             day_border=parsed,
         )
 
@@ -469,6 +488,8 @@ class KotClient(HttpClient):
                 key = working.get("employeeKey")
                 if key in (None, ""):
                     raise self._format_error("timerecord: missing 'employeeKey'")
+                if has_control(str(key)):
+                    continue  # no key the portal asks for holds one (KotEmployee.problem)
                 try:
                     day = _parse_date(working.get("date") or day_entry.get("date"))
                 except ValueError:
@@ -501,7 +522,8 @@ def _division_code(value: Any) -> str | None:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return None
     code = str(value).strip()
-    return code if code and len(code) <= MAX_DIVISION_CODE_CHARS else None
+    usable = code and len(code) <= MAX_DIVISION_CODE_CHARS and not has_control(code)
+    return code if usable else None
 
 
 def _parse_border(value: Any) -> time | None:

@@ -31,6 +31,7 @@ from connectors.errors import (
 )
 from connectors.http import SAFE_METHODS, HttpClient
 from connectors.netcheck import UnsafeUrlError, check_senselink_url
+from connectors.text import clean, has_control, shown
 
 JST = ZoneInfo("Asia/Tokyo")
 MAX_PAGE_SIZE = 100
@@ -172,6 +173,9 @@ class SlPerson:
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
     #: The list page it was seen on (a hint for reading it back).
     page: int | None = field(default=None, compare=False)
+    #: Set when the job number holds a control character (connectors/text.py): the number as
+    #: people may read it (escaped); ``job_number`` is then None, as for a person without one.
+    problem: str | None = None
 
     def data(self) -> PersonData:
         """The comparable data of this person (only for persons with a job number)."""
@@ -202,6 +206,9 @@ class SlRecord:
     job_number: str | None
     user_type: int
     user_name: str = ""
+    #: Set when the job number holds a control character (connectors/text.py): the number as
+    #: people may read it (escaped); ``job_number`` is then None and the record names no one.
+    problem: str | None = None
 
 
 @dataclass
@@ -332,7 +339,8 @@ class SenseLinkClient(HttpClient):
                 kind = _int(item.get("type")) if item.get("type") is not None else None
             except (TypeError, ValueError):
                 kind = None
-            groups.append(SlGroup(id=group_id, name=str(item.get("name") or "")[:200], type=kind))
+            name = clean(str(item.get("name") or ""))[:200]
+            groups.append(SlGroup(id=group_id, name=name, type=kind))
         return groups
 
     def create_person(self, person: PersonData, *, groups: tuple[int, ...] = ()) -> int | None:
@@ -708,18 +716,22 @@ class SenseLinkClient(HttpClient):
         except (TypeError, ValueError, OverflowError):
             raise self._format_error("person: missing or invalid 'id'") from None
         number_keys = [key for key in item if _squash(key) in JOB_NUMBER_KEYS]
-        job_number = next((item[k] for k in number_keys if item[k] is not None), None)
-        mail = _first(item, "mail", "email")
+        job_number, problem = _key(
+            next((item[k] for k in number_keys if item[k] is not None), None)
+        )
+        mail = _optional_text(_first(item, "mail", "email"))
+        mail = _optional_text(clean(mail)) if mail is not None else None
         return SlPerson(
             id=person_id,
-            name=str(item.get("name") or ""),
-            job_number=_optional_text(job_number),
+            name=clean(str(item.get("name") or "")),
+            job_number=job_number,
             birthday=_lenient_date(item.get("birthday")),
             entry_time=_lenient_date(_first(item, "entry_time", "entryTime")),
-            mail=_optional_text(mail),
+            mail=mail,
             has_job_number_field=bool(number_keys),
             raw=item,
             page=page,
+            problem=problem,
         )
 
     def _created_id(self, data: Any) -> int | None:
@@ -767,7 +779,7 @@ class SenseLinkClient(HttpClient):
             raise self._format_error(
                 f"record {record_id}: missing or invalid 'sign_time'"
             ) from None
-        job_number = _first(item, "job_number", "jobNumber")
+        job_number, problem = _key(_first(item, "job_number", "jobNumber"))
         try:
             kind = _int(item.get("user_type", user_type))
         except (TypeError, ValueError, OverflowError):
@@ -775,9 +787,10 @@ class SenseLinkClient(HttpClient):
         return SlRecord(
             id=record_id,
             sign_time=sign_time,
-            job_number=_optional_text(job_number),
+            job_number=job_number,
             user_type=kind,
-            user_name=str(item.get("user_name") or ""),
+            user_name=clean(str(item.get("user_name") or "")),
+            problem=problem,
         )
 
 
@@ -839,6 +852,16 @@ def _optional_text(value: Any) -> str | None:
     if value is None:
         return None
     return str(value).strip() or None
+
+
+def _key(value: Any) -> tuple[str | None, str | None]:
+    """A job number and its problem: (number, None), (None, None) when absent, or (None, the
+    number shown) when it holds a control character: refused, never cleaned (connectors/text.py).
+    Surrounding whitespace is stripped first, as always."""
+    number = _optional_text(value)
+    if number is not None and has_control(number):
+        return None, shown(number)
+    return number, None
 
 
 def _int(value: Any) -> int:

@@ -33,3 +33,11 @@ def test_refuses_a_weak_password():
     with pytest.raises(CommandError, match="Password refused"):
         call_command("createtenantuser", "kokyaku", "weak", password="123")
     assert not get_user_model().objects.filter(username="weak").exists()
+
+
+@pytest.mark.parametrize("username", ["", "   ", "\t", "hr admin", "x" * 151])
+def test_refuses_a_blank_whitespace_or_invalid_username(username):
+    Tenant.objects.create(name="顧客株式会社", slug="kokyaku")
+    with pytest.raises(CommandError, match="Username refused"):
+        call_command("createtenantuser", "kokyaku", username, password="a-long-enough-pass-42")
+    assert not get_user_model().objects.exists()

@@ -9,6 +9,7 @@ show; it never lets a KeyError, TypeError, AttributeError, ValueError or Overflo
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 from connectors.errors import ConnectorError
 from connectors.kot import KotClient, KotEmployee, KotPunch
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson, SlRecord
+from connectors.text import has_control
 from connectors.throttle import AdaptiveLimiter
 
 JST = ZoneInfo("Asia/Tokyo")
@@ -76,6 +78,9 @@ near_miss = st.one_of(
             "1e400",
             "1763942223",
             "1763942223000",
+            "00\x0042",  # control characters: a key refused, a text cleaned (issue 18 item 7)
+            "\x00",
+            "A\x1f",
         ]
     ),
     st.lists(scalars, max_size=3),
@@ -214,12 +219,34 @@ def sl_client() -> SenseLinkClient:
 
 
 def only_connector_errors(call):
-    """Run ``call``: its result, or None when it raised a ConnectorError (anything else fails)."""
+    """Run ``call``: its result, or None when it raised a ConnectorError (anything else fails).
+
+    Whatever it returns or raises holds no control character in any text (issue 18 item 7:
+    PostgreSQL refuses NUL), except a parsed item's ``raw`` (SenseLink's answer, kept as sent).
+    """
     try:
-        return call()
+        result = call()
     except ConnectorError as exc:
         assert isinstance(exc.message, str) and exc.message
+        assert not has_control(exc.message) and not has_control(exc.detail)
         return None
+    assert_no_control(result)
+    return result
+
+
+def assert_no_control(value) -> None:
+    """No control character in a parsed string or a parsed item's text fields (a page's raw
+    JSON items are not parsed yet)."""
+    if isinstance(value, str):
+        assert not has_control(value), value
+    elif isinstance(value, list):
+        for item in value:
+            if dataclasses.is_dataclass(item):
+                assert_no_control(item)
+    elif dataclasses.is_dataclass(value):
+        for each in dataclasses.fields(value):
+            if each.name != "raw" and isinstance(getattr(value, each.name), str):
+                assert_no_control(getattr(value, each.name))
 
 
 # ------------------------------------------------------------------------- KOT helpers
@@ -231,7 +258,8 @@ def test_kot_employee_parser(item):
     employee = only_connector_errors(lambda: kot_client()._parse_employee(item, 0))
     if employee is not None:
         assert isinstance(employee, KotEmployee)
-        assert employee.key and employee.code
+        # A code or key with a control character is refused: flagged, neither usable.
+        assert (employee.key and employee.code) or (employee.problem and not employee.code)
 
 
 def _one_punch(time, code):

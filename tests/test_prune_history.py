@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 from django.utils import timezone
 
 from integrations.models import ClusterHeartbeat, SyncError, SyncRun
@@ -117,9 +117,21 @@ def test_the_command_prints_what_it_removed(history, capsys):
     assert SyncRun.objects.count() == 5
 
 
-def test_the_command_refuses_days_below_one():
-    with pytest.raises(CommandError, match="--days must be at least 1"):
-        call_command("prune_history", "--days", "0")
+@pytest.mark.parametrize("days", ["0", "-5", "36501", "1000000000", str(10**30)])
+def test_the_command_refuses_days_outside_its_range_with_a_clean_error(days):
+    """1 to 36500 (a hundred years): huge values used to end in an OverflowError traceback."""
+    with pytest.raises(CommandError, match="--days must be between 1 and 36500"):
+        call_command("prune_history", "--days", days)
+    with pytest.raises(ValueError, match="between 1 and 36500"):
+        prune_history(days=int(days))
+
+
+def test_the_command_takes_a_hundred_years_and_says_its_range_in_help(history, capsys):
+    call_command("prune_history", "--days", "36500", "--dry-run")
+    assert "would remove 0 run(s)" in capsys.readouterr().out
+    command = load_command_class("integrations", "prune_history")
+    help_text = command.create_parser("manage.py", "prune_history").format_help()
+    assert "1 to 36500" in " ".join(help_text.split())
 
 
 def test_the_nightly_task_prunes_with_the_setting(history):

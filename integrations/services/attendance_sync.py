@@ -26,7 +26,14 @@ from ..fields import fit
 from ..models import ConnectSetting, SyncError, SyncRun
 from . import ledger, punches
 from .ledger import Key, Seen
-from .punches import Answer, Decision, Punch
+from .punches import (
+    PUNCH_NAMES,
+    Answer,
+    Decision,
+    Punch,
+    already_punched_message,
+    invalid_job_number_message,
+)
 from .runs import Outcome, SyncAborted, run_holder
 from .workday import DayNotEnded, WorkdayRules, current_rules, remember_members
 
@@ -34,7 +41,6 @@ log = logging.getLogger(__name__)
 
 CLOCK_IN = SyncError.Punch.CLOCK_IN.value
 CLOCK_OUT = SyncError.Punch.CLOCK_OUT.value
-PUNCH_NAMES = {CLOCK_IN: "出勤", CLOCK_OUT: "退勤"}
 
 
 @dataclass(frozen=True)
@@ -60,27 +66,22 @@ class AttendancePlan:
     conflicts: list[Key] = field(default_factory=list)
 
 
-def already_punched_message(code: str, punch: str) -> str:
-    """The manual's message for a punch KOT already holds at another time."""
-    return (
-        f"従業員コード:{code} の{PUNCH_NAMES[punch]}は既に打刻済みです。"
-        "KING OF TIME管理画面をご確認ください。"
-    )
-
-
 def first_and_last(
     senselink: SenseLinkClient,
     target_date: date,
     beat: Callable[[], None],
     on_first: Callable[[], None] = lambda: None,
     rules: WorkdayRules | None = None,
+    invalid: set[str] | None = None,
 ) -> dict[time, dict[str, tuple[datetime, datetime]]]:
     """Per day border and employee number, the earliest and latest recognition of the working
     day ``target_date`` as it runs from that border (records streamed, one query for the union
     of the spans).
 
     ``on_first`` is called once, at the first employee record: the caller starts its KOT read
-    then, alongside the rest of the pages, and not at all for a day without records.
+    then, alongside the rest of the pages, and not at all for a day without records. An
+    employee record whose job number was refused (``SlRecord.problem``) names no one: its
+    number, as shown, is added to ``invalid``.
     """
     rules = rules or WorkdayRules()
     start, end = rules.span(target_date)
@@ -90,9 +91,13 @@ def first_and_last(
     starts = {border: datetime.combine(target_date, border, tzinfo=JST) for border in by_border}
     seen = False
     for record in senselink.iter_records(start=start, end=end, user_type=1):
+        when = record.sign_time
+        if record.problem and record.user_type == 1 and start <= when < end:
+            if invalid is not None:
+                invalid.add(fit(record.problem, 64))
+            continue
         if record.user_type != 1 or not record.job_number:
             continue  # visitors, strangers, deny-list
-        when = record.sign_time
         if not start <= when < end:
             continue
         if not seen:
@@ -144,9 +149,21 @@ def plan_attendance(
                 pool.submit(kot.list_employees, on=target_date, include_resigned=True)
             )
 
+        invalid: set[str] = set()
         by_border = first_and_last(
-            senselink, target_date, beat, on_first=start_kot_read, rules=rules
+            senselink, target_date, beat, on_first=start_kot_read, rules=rules, invalid=invalid
         )
+        # One line per refused number, not per record; a rerun only when it was in the original.
+        for shown in sorted(invalid):
+            if only is None or {(shown, CLOCK_IN), (shown, CLOCK_OUT)} & only:
+                plan.problems.append(
+                    Problem(
+                        employee_code=shown,
+                        punch="",
+                        code="invalid_job_number",
+                        message=invalid_job_number_message(shown),
+                    )
+                )
         if not kot_answer:
             return plan
         employees = kot_answer[0].result()
@@ -158,6 +175,9 @@ def plan_attendance(
             "アクセストークンの権限(従業員の参照)とKING OF TIMEの従業員登録をご確認ください。",
             code="kot_empty_employee_list",
         )
+    # A KOT employee whose code was refused (KotEmployee.problem) has no usable code or key: the
+    # employee sync reports it; here it simply matches no number.
+    employees = [e for e in employees if not e.problem]
     plan.members = {e.code: e.division_code for e in employees if e.division_code}
     rules = replace(rules, members=plan.members)
     numbers = {number for spans in by_border.values() for number in spans}

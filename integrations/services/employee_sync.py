@@ -224,13 +224,24 @@ def plan_employee_sync(
             code="senselink_no_job_numbers",
         )
     plan.photo_visible = any(_photo_keys(p.raw) for p in persons)
+    # A person whose job number was refused (SlPerson.problem) has none here: like a person
+    # that is not a KOT employee, it is never matched, so never updated, deleted or replaced.
     by_number: dict[str, SlPerson] = {}
     for person in persons:
         if person.job_number and person.job_number not in by_number:
             by_number[person.job_number] = person
 
     delete_resigned = setting.resigned_policy == ConnectSetting.ResignedPolicy.DELETE
+    refused: set[str] = set()
     for employee in employees:
+        if employee.problem:
+            # KOT's code (or key) was refused: never created, matched or deleted; one line per
+            # code, and none for a resigned employee (nothing to carry to SenseLink).
+            shown = fit(employee.problem, 64)
+            if not is_resigned(employee, today) and shown not in refused:
+                refused.add(shown)
+                plan.problems.append(_invalid_code(shown))
+            continue
         current = by_number.get(employee.code)
         if is_resigned(employee, today):
             if current is not None and delete_resigned:
@@ -264,6 +275,16 @@ def check_guards(plan: EmployeePlan, setting: ConnectSetting, *, allow_mass_crea
     if not allow_mass_create:
         _guard_creations(plan, setting)
     _guard_deletions(plan, setting)
+
+
+def _invalid_code(shown: str) -> Problem:
+    return Problem(
+        employee_code=shown,
+        code="invalid_employee_code",
+        message=f"従業員コード:{shown} のKING OF TIMEの従業員コード(または従業員キー)に使用できない"
+        "文字(制御文字)が含まれているため、SenseLinkに登録・更新・削除できません。"
+        "KING OF TIMEの従業員コードをご確認ください。",
+    )
 
 
 def _cannot_create(employee: KotEmployee) -> Problem | None:

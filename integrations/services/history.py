@@ -25,6 +25,9 @@ from . import push
 log = logging.getLogger(__name__)
 
 BATCH = 1000
+# The history kept is between one day and a hundred years (a larger number would overflow the
+# date arithmetic, not keep more).
+MIN_DAYS, MAX_DAYS = 1, 36500
 # A heartbeat row not written for this long belongs to a machine taken out of service.
 HEARTBEAT_KEEP = timedelta(days=30)
 
@@ -77,8 +80,8 @@ def prune_history(
     a worker for hours); whatever is left is deleted the next time.
     """
     days = settings.SYNC_HISTORY_DAYS if days is None else days
-    if days < 1:
-        raise ValueError("days must be at least 1")
+    if not MIN_DAYS <= days <= MAX_DAYS:
+        raise ValueError(f"days must be between {MIN_DAYS} and {MAX_DAYS}")
     now = now or timezone.now()
     report = PruneReport(cutoff=cutoff_for(days=days, now=now))
     old_runs = prunable_runs(cutoff=report.cutoff)

@@ -12,9 +12,10 @@ from connectors.errors import ConnectorError
 from ..kinds import kind_of
 from ..models import Tenant
 from . import ledger
-from .attendance_sync import PUNCH_NAMES, plan_attendance
+from .attendance_sync import plan_attendance
 from .clients import connect_setting, kot_client, senselink_client
 from .employee_sync import FIELD_LABELS, check_guards, plan_employee_sync
+from .punches import PUNCH_NAMES
 from .runs import SyncAborted
 from .workday import current_rules
 

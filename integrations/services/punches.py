@@ -58,6 +58,25 @@ def same_minute(a: datetime, b: datetime) -> bool:
     return abs((a - b).total_seconds()) < 60
 
 
+PUNCH_NAMES = {"clock_in": "出勤", "clock_out": "退勤"}
+
+
+def already_punched_message(code: str, punch: str) -> str:
+    """The manual's message for a punch KOT already holds at another time."""
+    return (
+        f"従業員コード:{code} の{PUNCH_NAMES[punch]}は既に打刻済みです。"
+        "KING OF TIME管理画面をご確認ください。"
+    )
+
+
+def invalid_job_number_message(shown: str) -> str:
+    """A job number refused because it holds a control character (connectors/text.py)."""
+    return (
+        f"従業員番号:{shown} に使用できない文字(制御文字)が含まれているため、この番号の認証記録"
+        "は打刻に使用しませんでした。SenseLinkの従業員番号をご確認ください。"
+    )
+
+
 @dataclass(frozen=True)
 class Punch:
     """One punch to send: whose (code and KOT key), which working date and kind, what time."""

@@ -29,10 +29,11 @@ from connectors.errors import ConnectorError
 from connectors.kot import JST
 from connectors.senselink import SlRecord
 
+from ..fields import fit
 from ..models import ConnectSetting, RealtimeState, SyncError, SyncRun
 from . import ledger, poll_state, punches, push, runs
 from .clients import kot_client, senselink_client
-from .punches import Answer
+from .punches import Answer, already_punched_message, invalid_job_number_message
 from .windows import window_end
 from .workday import rules_for
 
@@ -246,6 +247,13 @@ class _PollWork:
             page, last_id = item_page, record.id
             if start <= record.sign_time < end and record.user_type == 1 and record.job_number:
                 records.append(record)
+            elif start <= record.sign_time < end and record.user_type == 1 and record.problem:
+                # A refused job number (connectors/text.py) names no one: one line, no punch.
+                shown = fit(record.problem, 64)
+                day = self.rules.working_date("", record.sign_time)
+                self._error_once(
+                    day, shown, "invalid_job_number", invalid_job_number_message(shown)
+                )
         if stop is not None:
             page, last_id = stop
         else:
@@ -272,7 +280,7 @@ class _PollWork:
             employees = self.kot.list_employees(on=today, include_resigned=True)
             self.report.kot_reads += 1
             if employees:  # an empty answer is a token problem: keep what we knew
-                keys = {e.code: e.key for e in employees}
+                keys = {e.code: e.key for e in employees if not e.problem}
                 RealtimeState.objects.filter(pk=state.pk).update(
                     employee_keys=keys, keys_read_at=self.now
                 )
@@ -353,12 +361,7 @@ class _PollWork:
         self.report.kot_reads += settled.reads
         self.report.settled += len(settled.found)
         for code, day, _punch in settled.conflicts:
-            self._error_once(
-                day,
-                code,
-                "already_punched",
-                f"従業員コード:{code} の出勤は既に打刻済みです。KING OF TIME管理画面をご確認ください。",
-            )
+            self._error_once(day, code, "already_punched", already_punched_message(code, CLOCK_IN))
         return self._take_answers(settled.sent)
 
     # -- the real-time runs (runs.py keeps their lifecycle)

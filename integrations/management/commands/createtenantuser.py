@@ -28,6 +28,13 @@ class Command(BaseCommand):
         except Tenant.DoesNotExist:
             raise CommandError(f"No tenant with slug {slug!r}.") from None
         User = get_user_model()
+        # The admin's own rules for a username (required, the username validator, its length):
+        # a blank or whitespace name is refused here, never saved.
+        field = User._meta.get_field(User.USERNAME_FIELD)
+        try:
+            username = field.clean(User.normalize_username(username), None)
+        except ValidationError as exc:
+            raise CommandError("Username refused: " + " ".join(exc.messages)) from None
         if User.objects.filter(username=username).exists():
             raise CommandError(f"A user named {username!r} already exists.")
         if password is None:

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from integrations.services.history import prune_history
+from integrations.services.history import MAX_DAYS, MIN_DAYS, prune_history
 
 
 class Command(BaseCommand):
@@ -23,15 +23,17 @@ class Command(BaseCommand):
             "--days",
             type=int,
             default=None,
-            help=f"Keep this many days of runs (default SYNC_HISTORY_DAYS={settings.SYNC_HISTORY_DAYS}).",
+            metavar="N",
+            help=f"Keep this many days of runs, {MIN_DAYS} to {MAX_DAYS} "
+            f"(default SYNC_HISTORY_DAYS={settings.SYNC_HISTORY_DAYS}).",
         )
         parser.add_argument(
             "--dry-run", action="store_true", help="Count what would be removed; change nothing."
         )
 
     def handle(self, *args, days: int | None, dry_run: bool, **options):
-        if days is not None and days < 1:
-            raise CommandError("--days must be at least 1.")
+        if days is not None and not MIN_DAYS <= days <= MAX_DAYS:
+            raise CommandError(f"--days must be between {MIN_DAYS} and {MAX_DAYS} (got {days}).")
         report = prune_history(days=days, dry_run=dry_run)
         verb = "would remove" if dry_run else "removed"
         cutoff = timezone.localtime(report.cutoff)
