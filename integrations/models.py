@@ -843,6 +843,8 @@ class RealtimeState(models.Model):
     feed_day = models.DateField(null=True, blank=True, editable=False)
     feed_page = models.PositiveIntegerField(default=1, editable=False)
     feed_last_id = models.BigIntegerField(default=0, editable=False)
+    # The record feed's cursor (connectors.record_feed.FeedCursor.to_json()).
+    feed_cursor = models.JSONField(default=dict, blank=True, editable=False)
     # KOT employee code -> key, read outside KOT's windows (punches inside them need the key).
     employee_keys = models.JSONField(default=dict, blank=True, editable=False)
     keys_read_at = models.DateTimeField(null=True, blank=True, editable=False)

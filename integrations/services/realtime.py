@@ -6,7 +6,7 @@ its interval — also inside KOT's forbidden windows, where punches are accepted
   working days that are over. ``wake`` asks for a poll at once (a SenseLink push).
 * A poll (``poll``) holds the tenant's poll lease (two clusters never poll one tenant at once;
   the lease is also the fence before every POST), reads only the records added since the last
-  poll (``SenseLinkClient.read_record_feed``: id order, from the page the last poll ended on),
+  poll (``connectors.record_feed``: whatever order SenseLink lists them in, one call when quiet),
   and posts each employee's first recognition of the working day that the punch ledger
   (``services/ledger.py``) does not hold yet. It reads KOT only outside the windows: the
   employee keys (cached per tenant), and the punches of ledger rows whose answer was lost.
@@ -38,6 +38,7 @@ from connectors.errors import (
     ThrottledError,
 )
 from connectors.kot import KotClient
+from connectors.record_feed import FeedCursor, read_new
 from connectors.senselink import SlRecord
 
 from .. import queue
@@ -259,7 +260,7 @@ def poll(*, setting_id: int, now: datetime | None = None) -> PollReport:
         return PollReport(status="busy")
     state, token = claimed
     report = PollReport()
-    cursor: tuple[date | None, int, int] | None = None
+    cursor: FeedCursor | None = None
     pending: list | None = None
     try:
         setting = ConnectSetting.objects.select_related("tenant").get(pk=setting_id)
@@ -294,7 +295,7 @@ def _release(
     state: RealtimeState,
     token: int,
     now: datetime,
-    cursor: tuple[date | None, int, int] | None,
+    cursor: FeedCursor | None,
     pending: list | None,
 ) -> None:
     setting = (
@@ -303,7 +304,7 @@ def _release(
     interval = timedelta(minutes=setting.realtime_interval_minutes if setting else 5)
     fields: dict = {"poll_lease_until": None, "last_polled_at": now}
     if cursor is not None:
-        fields.update(feed_day=cursor[0], feed_page=cursor[1], feed_last_id=cursor[2])
+        fields["feed_cursor"] = cursor.to_json()
     if pending is not None:
         fields["pending"] = pending
     mine = RealtimeState.objects.filter(pk=state.pk, poll_token=token)
@@ -347,7 +348,7 @@ class _PollWork:
 
     # -- the steps
 
-    def run(self) -> tuple[tuple[date | None, int, int], list]:
+    def run(self) -> tuple[FeedCursor, list]:
         ledger.expire_stale(tenant_id=self.tenant.pk, now=self.now)
         if not self.in_window:
             # Keep KOT's keys fresh while reads are allowed: the window's punches need them.
@@ -366,45 +367,34 @@ class _PollWork:
         self._note_push(records)
         return cursor, pending
 
-    def _read_feed(self) -> tuple[list[SlRecord], tuple[date | None, int, int]]:
-        """New records since the last poll; the previous day's rest first after midnight."""
+    def _read_feed(self) -> tuple[list[SlRecord], FeedCursor]:
+        """New records since the last poll, whatever order SenseLink lists them in
+        (connectors/record_feed.py); the previous day's rest first after midnight."""
         today = self.now.astimezone(JST).date()
-        state = self.state
+        cursor = FeedCursor.from_json(self.state.feed_cursor)
         records: list[SlRecord] = []
-        day, page, last_id = state.feed_day, state.feed_page, state.feed_last_id
-        if day is not None and day == today - timedelta(days=1):
-            got, (page, last_id) = self._read_day(day, page, last_id)
+        if cursor.day is not None and cursor.day == today - timedelta(days=1):
+            got, _done = self._read_day(cursor.day, cursor)
             records.extend(got)
-        if day != today:
-            day, page, last_id = today, 1, 0
-        got, (page, last_id) = self._read_day(day, page, last_id)
+        got, cursor = self._read_day(today, cursor)
         records.extend(got)
-        return records, (day, page, last_id)
+        return records, cursor
 
-    def _read_day(
-        self, day: date, page: int, last_id: int
-    ) -> tuple[list[SlRecord], tuple[int, int]]:
-        feed = self.senselink.read_record_feed(day=day, first_page=page, after_id=last_id)
+    def _read_day(self, day: date, cursor: FeedCursor) -> tuple[list[SlRecord], FeedCursor]:
+        # A record stamped beyond the horizon is left for a later poll (the feed hands the
+        # records after it out again, harmlessly: the ledger decides).
+        read = read_new(
+            self.senselink, cursor, day=day, now=self.now, horizon=self.now + FUTURE_SKEW
+        )
+        self.report.senselink_calls += read.calls
         start = datetime.combine(day, time.min, tzinfo=JST)
         end = start + timedelta(days=1)
-        horizon = self.now + FUTURE_SKEW
-        records: list[SlRecord] = []
-        stop: tuple[int, int] | None = None
-        for item_page, record in feed.items:
-            if record.sign_time > horizon:
-                # Not yet: the cursor stays before it (the records after it are read again,
-                # harmlessly: the ledger decides).
-                if stop is None:
-                    stop = (item_page, last_id)
-                continue
-            page, last_id = item_page, record.id
-            if start <= record.sign_time < end and record.user_type == 1 and record.job_number:
-                records.append(record)
-        if stop is not None:
-            page, last_id = stop
-        else:
-            page = max(page, feed.last_page)
-        return records, (page, last_id)
+        records = [
+            record
+            for record in read.records
+            if start <= record.sign_time < end and record.user_type == 1 and record.job_number
+        ]
+        return records, read.cursor
 
     def _first_recognitions(self, records: list[SlRecord]) -> dict[tuple[str, date], datetime]:
         firsts: dict[tuple[str, date], datetime] = {}
