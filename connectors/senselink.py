@@ -211,12 +211,14 @@ class SlRecord:
     problem: str | None = None
 
 
-@dataclass
-class RecordFeed:
-    """Records newer than a cursor, in id order, each with its page; the last page read."""
+@dataclass(frozen=True)
+class RecordPage:
+    """One page of a day's record list, as listed: its records, the page length the server
+    echoed (positions are counted in it), and whether it is the list's last page."""
 
-    items: list[tuple[int, SlRecord]]
-    last_page: int
+    records: list[SlRecord]
+    size: int
+    last: bool
 
 
 @dataclass(frozen=True)
@@ -427,14 +429,9 @@ class SenseLinkClient(HttpClient):
         if start is None or end is None:
             raise ValueError("iter_records needs day, or start and end")
         start, end = start.astimezone(JST), end.astimezone(JST)
-        asked_from = start - self.record_margin
-        asked_to = end + self.record_margin - timedelta(seconds=1)
-        params = {
-            "date_time_from": f"{asked_from:%Y-%m-%d %H:%M:%S}",
-            "date_time_to": f"{asked_to:%Y-%m-%d %H:%M:%S}",
-            "type": user_type,
-            "order": 1,  # by id ascending (documented for v3): new records never shift pages
-        }
+        # order=1 (id ascending) may be ignored: the pager reads every page whatever the order,
+        # each record once.
+        params = {**self._record_window(start, end), "type": user_type, "order": 1}
         for _page, item in self._pages(
             "v5/record/list", params, page_size=page_size, what="record list", bare_is_all=False
         ):
@@ -442,48 +439,40 @@ class SenseLinkClient(HttpClient):
             if start <= record.sign_time < end:
                 yield record
 
-    def read_record_feed(
-        self,
-        *,
-        day: date,
-        first_page: int = 1,
-        after_id: int = 0,
-        user_type: int = 1,
-        page_size: int = MAX_PAGE_SIZE,
-    ) -> RecordFeed:
-        """The records listed for one JST ``day`` (the query widened by ``record_margin``, so
-        some lie outside it) with ids above ``after_id``, read from page ``first_page`` on.
+    def record_page(
+        self, *, day: date, page: int, user_type: int = 1, page_size: int = MAX_PAGE_SIZE
+    ) -> RecordPage:
+        """One page of the records listed for one JST ``day`` (the query widened by
+        ``record_margin``, so some lie outside it), in the server's order.
 
-        The real-time poll's incremental read. The list is asked in id order (``order=1``), so
-        records added later — a terminal's late upload of old recognitions included — come
-        after every record already read: a poll starts on the page the last one ended on, and
-        finds nothing new in one call. Each record comes with the page it was on, in id order.
+        ``order=1`` (id ascending) is asked, but nothing may depend on it being honoured: the
+        real-time poll's reader (connectors/record_feed.py) checks the order of every read.
         """
+        size = max(1, min(int(page_size), MAX_PAGE_SIZE))
         start = datetime.combine(day, dt_time.min, tzinfo=JST)
-        end = start + timedelta(days=1)
-        asked_from = start - self.record_margin
-        asked_to = end + self.record_margin - timedelta(seconds=1)
         params = {
-            "date_time_from": f"{asked_from:%Y-%m-%d %H:%M:%S}",
-            "date_time_to": f"{asked_to:%Y-%m-%d %H:%M:%S}",
+            **self._record_window(start, start + timedelta(days=1)),
             "type": user_type,
             "order": 1,
+            "page": max(1, int(page)),
+            "size": size,
         }
-        feed = RecordFeed(items=[], last_page=max(1, first_page))
-        for page, item in self._pages(
-            "v5/record/list",
-            params,
-            page_size=page_size,
-            what="record list",
-            bare_is_all=False,
-            first_page=first_page,
-        ):
-            record = self._parse_record(item, user_type)
-            feed.last_page = page
-            if record.id > after_id:
-                feed.items.append((page, record))
-        feed.items.sort(key=lambda pair: pair[1].id)
-        return feed
+        data = self._call("GET", "v5/record/list", params=params)
+        if isinstance(data, list):  # a bare array is the whole list
+            return RecordPage([self._parse_record(i, user_type) for i in data], len(data) + 1, True)
+        items, _total = self._page(data, "record list")
+        echoed = _positive_int(_first(data, "page_size", "pageSize")) or size
+        records = [self._parse_record(item, user_type) for item in items]
+        return RecordPage(records, echoed, len(records) < echoed)
+
+    def _record_window(self, start: datetime, end: datetime) -> dict[str, str]:
+        """The query's local times for ``start <= sign_time < end``, widened by the margin."""
+        asked_from = start - self.record_margin
+        asked_to = end + self.record_margin - timedelta(seconds=1)
+        return {
+            "date_time_from": f"{asked_from:%Y-%m-%d %H:%M:%S}",
+            "date_time_to": f"{asked_to:%Y-%m-%d %H:%M:%S}",
+        }
 
     # ------------------------------------------------------------------------------ hooks
 

@@ -849,10 +849,8 @@ class RealtimeState(models.Model):
     poll_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     last_polled_at = models.DateTimeField(_("最終確認日時"), null=True, blank=True)
     last_record_time = models.DateTimeField(_("最新の認証時刻"), null=True, blank=True)
-    # The record feed: the JST day being read, the page the last poll ended on, the last id.
-    feed_day = models.DateField(null=True, blank=True, editable=False)
-    feed_page = models.PositiveIntegerField(default=1, editable=False)
-    feed_last_id = models.BigIntegerField(default=0, editable=False)
+    # The record feed's cursor (connectors.record_feed.FeedCursor.to_json()).
+    feed_cursor = models.JSONField(default=dict, blank=True, editable=False)
     # KOT employee code -> key, read outside KOT's windows (punches inside them need the key).
     employee_keys = models.JSONField(default=dict, blank=True, editable=False)
     keys_read_at = models.DateTimeField(null=True, blank=True, editable=False)

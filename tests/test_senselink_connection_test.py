@@ -4,9 +4,13 @@ and names both the IP and the アプリケーションドメイン when a correc
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
+from django.utils import timezone
 
 from integrations.services.connection_test import check_senselink
+from tests.conftest import JST
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +39,7 @@ def test_a_full_key_reports_version_job_numbers_groups_and_ip(sandbox):
     assert list(results) == [
         "SenseLink",
         "SenseLink 従業員番号",
+        "SenseLink 認証レコード",
         "SenseLink 人員グループ",
         "接続元IPアドレス",
     ]
@@ -108,3 +113,43 @@ def test_an_unreachable_senselink_is_one_ng_line(sandbox):
         url=sandbox.senselink_url, app_key=sandbox.app_key, app_secret=sandbox.app_secret
     )
     assert not result.ok and "接続できませんでした" in result.message
+
+
+@pytest.mark.parametrize(
+    ("sandbox", "said"),
+    [
+        (None, "認証レコードの並び順: 古い順(登録順)"),
+        ("records-newest-first", "認証レコードの並び順: 新しい順"),
+        ("records-oldest-first", "認証レコードの並び順: 認証時刻順など"),
+    ],
+    indirect=["sandbox"],
+)
+def test_the_record_order_senselink_answers_in_is_reported(sandbox, noon, said):
+    today = timezone.localdate()
+    sandbox.senselink.set_records(today, [])
+    morning = datetime.combine(today, datetime.min.time(), tzinfo=JST) + timedelta(hours=8)
+    for minutes in (0, 5, 10, -30):  # the last one a terminal's late upload of 07:30
+        sandbox.senselink.add_record(when=morning + timedelta(minutes=minutes), job_number="0001")
+
+    line = check(sandbox)["SenseLink 認証レコード"]
+
+    assert line.ok and line.level == "info"
+    assert line.message.startswith(said)
+    assert "どの並び順でも" in line.message
+
+
+def test_too_few_records_to_tell_the_order_is_said(sandbox, noon):
+    today = timezone.localdate()
+    for day in (today, today - timedelta(days=1)):
+        sandbox.senselink.set_records(day, [])
+    line = check(sandbox)["SenseLink 認証レコード"]
+    assert line.ok and "確認できませんでした" in line.message
+    assert sandbox.request_counts()["GET /api/v5/record/list"] == 2  # today, then yesterday
+
+
+def test_a_key_that_may_not_read_records_is_ng(sandbox):
+    sandbox.senselink.configure(
+        allowed_apis=frozenset({"/api/v3/server/version", "/api/v1/user/list", "/api/v1/group"})
+    )
+    line = check(sandbox)["SenseLink 認証レコード"]
+    assert not line.ok and "認証レコードの参照を許可" in line.message

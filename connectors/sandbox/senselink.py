@@ -23,7 +23,8 @@ The public contract leaves many points open; ``READINGS`` names the other readin
 can take (``SenseLinkState.configure`` or ``start_sandbox(senselink=...)``, ``manage.py sandbox
 --senselink-reading``): page sizes clamped, lists without ``total`` or as bare arrays, persons
 without a job-number field, create answers without the person, an update that replaces the
-whole record or does not exist, strict field rules, and a server that ignores ``page``.
+whole record or does not exist, strict field rules, a server that ignores ``page``, and a record
+list that ignores ``order=1`` (newest first, or by sign time).
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class _DayIndex:
 
     def __init__(self, records: list[dict[str, Any]]) -> None:
         self.records = sorted(records, key=lambda r: (r["sign_time"], r["id"]))
+        self.max_id = max((r["id"] for r in self.records), default=0)
         self.times = [r["sign_time"] for r in self.records]
         self.by_type: dict[int, tuple[list[dict[str, Any]], list[int]]] = {}
         for record in self.records:
@@ -161,6 +163,10 @@ class SenseLinkState:
         self.person_fields = "snake_case"
         self.page_size_cap: int | None = None  # lists answer at most this many, and say so
         self.paging = "normal"  # or "ignored": every page is the first one, shuffled
+        # The record list's order: "asked" (``order=1`` honoured: id ascending; otherwise by sign
+        # time), or whatever is asked "newest_first" (id descending, JCV's documented default)
+        # or "oldest_first" (by sign time: a late upload of an old recognition lands mid-list).
+        self.record_order = "asked"
         self.create_answer = "person"  # "person" | "id" | "null" | "true"
         self.update_mode = "merge"  # "merge" | "replace" | "unsupported"
         self.strict_fields = False  # refuse "" where the manual does not allow it
@@ -326,9 +332,11 @@ class SenseLinkState:
         with self.lock:
             index = self._day(day)
             person = self.persons_by_job_number().get(job_number) if job_number else None
+            # Ids grow with insertion across days, as SenseLink's do: a record added now is
+            # above every record listed so far, whatever its day (the record feed relies on it).
             record_id = max(
-                (r["id"] for r in index.records),
-                default=(day - data.RECORD_ID_EPOCH).days * 1_000_000,
+                (day - data.RECORD_ID_EPOCH).days * 1_000_000,
+                *(days.max_id for days in self._days.values()),
             )
             essentials = {
                 "user_type": user_type,
@@ -354,17 +362,19 @@ class SenseLinkState:
         offset: int,
         limit: int,
         *,
-        by_id: bool = False,
+        order: str = "time",
     ) -> list[dict[str, Any]]:
-        """Records with start <= sign_time <= end, in order, sliced [offset:offset+limit].
+        """Records with start <= sign_time <= end, in ``order``, sliced [offset:offset+limit].
 
-        ``by_id`` (the API's ``order=1``): in id order, so a record added later (a terminal's
-        late upload of an old recognition) comes after every record added before it.
+        ``order`` "time": by sign time, so a record added later (a terminal's late upload of an
+        old recognition) lands among the records of its time and shifts the ones after it;
+        "id" (the API's ``order=1``): a record added later comes after every record added
+        before it; "id_desc" (newest first): it comes before them.
         """
         first = datetime.fromtimestamp(start, JST).date()
         last = datetime.fromtimestamp(end, JST).date()
         page: list[dict[str, Any]] = []
-        if by_id:
+        if order in ("id", "id_desc"):
             with self.lock:
                 day = first
                 rows_in_range: list[dict[str, Any]] = []
@@ -373,7 +383,7 @@ class SenseLinkState:
                     lo, hi = bisect.bisect_left(times, start), bisect.bisect_right(times, end)
                     rows_in_range.extend(rows[lo:hi])
                     day += timedelta(days=1)
-                rows_in_range.sort(key=lambda r: r["id"])
+                rows_in_range.sort(key=lambda r: r["id"], reverse=order == "id_desc")
                 return [dict(r) for r in rows_in_range[offset : offset + limit]]
         with self.lock:
             day = first
@@ -388,6 +398,14 @@ class SenseLinkState:
                     offset = 0
                 day += timedelta(days=1)
         return page
+
+    def record_order_for(self, asked: str | None) -> str:
+        """The order the record list answers in, given the request's ``order`` parameter."""
+        if self.record_order == "newest_first":
+            return "id_desc"
+        if self.record_order == "oldest_first":
+            return "time"
+        return "id" if asked == "1" else "time"
 
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)
@@ -707,7 +725,7 @@ class SenseLinkApp(App):
             user_type,
             0 if ignored else (page - 1) * size,
             size,
-            by_id=query.get("order") == "1",
+            order=self.state.record_order_for(query.get("order")),
         )
         if ignored:
             rows = self.state.shuffled(rows)
@@ -775,6 +793,7 @@ SWITCHES: dict[str, Callable[[Any], bool]] = {
     ),
     "page_size_cap": lambda v: v is None or (isinstance(v, int) and 1 <= v <= 100),
     "paging": _one_of("normal", "ignored"),
+    "record_order": _one_of("asked", "newest_first", "oldest_first"),
     "create_answer": _one_of("person", "id", "null", "true"),
     "update_mode": _one_of("merge", "replace", "unsupported"),
     "strict_fields": _one_of(True, False),
@@ -851,5 +870,15 @@ READINGS: dict[str, Reading] = {
     ),
     "pages-ignored": Reading(
         "every list ignores page and answers its first page, shuffled", paging="ignored"
+    ),
+    "records-newest-first": Reading(
+        "the record list ignores order=1 and lists the newest first (id descending, JCV's "
+        "documented default)",
+        record_order="newest_first",
+    ),
+    "records-oldest-first": Reading(
+        "the record list ignores order=1 and lists by sign time (a late upload of an old "
+        "recognition lands mid-list and shifts the records after it)",
+        record_order="oldest_first",
     ),
 }

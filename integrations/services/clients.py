@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from connectors.kot import KotClient
 from connectors.senselink import SenseLinkClient
@@ -26,14 +27,29 @@ def kot_client(tenant: Tenant) -> KotClient:
 
 
 def senselink_client(setting: ConnectSetting) -> SenseLinkClient:
+    return typed_senselink_client(
+        url=setting.senselink_url, app_key=setting.app_key, app_secret=setting.app_secret
+    )
+
+
+@sensitive_variables("app_secret")
+def typed_senselink_client(
+    *, url: str, app_key: str, app_secret: str, interactive: bool = False
+) -> SenseLinkClient:
+    """A SenseLink client for these values: a setting's, or typed in a form and not saved yet.
+
+    ``interactive`` (a person waits for the page): one retry and the short deadline.
+    """
+    retries = {"max_retries": 1} if interactive else {}
     return SenseLinkClient(
-        base_url=setting.senselink_url,
-        app_key=setting.app_key,
-        app_secret=setting.app_secret,
+        base_url=url,
+        app_key=app_key,
+        app_secret=app_secret,
         allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
         rate=settings.SENSELINK_RATE_LIMIT or None,
         timeout=_timeout(),
-        **transport_limits(),
+        **transport_limits(interactive=interactive),
+        **retries,
         max_pages=settings.SENSELINK_MAX_PAGES,
         record_margin=timedelta(hours=settings.SENSELINK_RECORD_MARGIN_HOURS),
     )

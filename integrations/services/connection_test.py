@@ -9,8 +9,10 @@ person group is set (and exists), and the outbound IP address to register.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from connectors.errors import (
@@ -21,11 +23,12 @@ from connectors.errors import (
 )
 from connectors.kot import KotClient
 from connectors.netcheck import UnsafeUrlError, check_senselink_url
+from connectors.record_feed import ID_ASCENDING, NEWEST_FIRST, observed_order
 from connectors.senselink import SenseLinkClient, SlGroup
 
 from ..models import Tenant
 from ..validators import parse_person_group_ids
-from .clients import transport_limits
+from .clients import transport_limits, typed_senselink_client
 from .workday import refresh_divisions
 
 SENSELINK = "SenseLink"
@@ -131,13 +134,8 @@ def check_senselink(
         check_senselink_url(url, allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS)
     except UnsafeUrlError as exc:
         return [CheckResult(SENSELINK, False, str(exc))]
-    client = SenseLinkClient(
-        base_url=url,
-        app_key=app_key,
-        app_secret=app_secret,
-        allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
-        max_retries=1,
-        **transport_limits(interactive=True),
+    client = typed_senselink_client(
+        url=url, app_key=app_key, app_secret=app_secret, interactive=True
     )
     try:
         return _check_senselink(client, url, person_group_ids)
@@ -199,6 +197,7 @@ def _check_senselink(
             )
         )
     results.append(_job_numbers(probe))
+    results.append(_record_order(client))
     if person_group_ids is not None:
         results.append(_groups(client, person_group_ids))
     results.append(outbound_ip())
@@ -222,6 +221,44 @@ def _job_numbers(probe) -> CheckResult:
         "登録者一覧に従業員番号の項目がありません。KING OF TIMEの従業員と照合できないため、"
         "このままでは社員情報連携は何も変更せずに停止します(全員の二重登録を防ぐため)。"
         "サポートにお問い合わせください。",
+    )
+
+
+RECORD_ORDERS = {
+    NEWEST_FIRST: "新しい順",
+    ID_ASCENDING: "古い順(登録順)",
+}
+
+
+def _record_order(client: SenseLinkClient) -> CheckResult:
+    """The order SenseLink lists today's (or yesterday's) recognition records in: the portal
+    reads new records in any order, so this is information for support, not a condition."""
+    name = "SenseLink 認証レコード"
+    today = timezone.localdate()
+    ids: list[int] = []
+    try:
+        for day in (today, today - timedelta(days=1)):
+            ids = [record.id for record in client.record_page(day=day, page=1).records]
+            if len(ids) >= 2:
+                break
+    except ConnectorError as exc:
+        return CheckResult(
+            name,
+            False,
+            "認証レコード一覧(/api/v5/record/list)を読めませんでした。勤怠連携とリアルタイム出勤"
+            f"連携には、Appキーで認証レコードの参照を許可してください。({exc.message})",
+        )
+    order = observed_order(ids)
+    if not order:
+        said = "確認できませんでした(今日と昨日の認証レコードが2件未満です)"
+    else:
+        said = RECORD_ORDERS.get(order, "認証時刻順など(登録順ではありません)")
+    return CheckResult(
+        name,
+        True,
+        f"認証レコードの並び順: {said}。勤怠連携とリアルタイム出勤連携は、どの並び順でも"
+        "新しい認証レコードを読み取ります。",
+        level="info",
     )
 
 
@@ -312,13 +349,8 @@ def load_person_groups(*, url: str, app_key: str, app_secret: str, token: str = 
         check_senselink_url(url, allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS)
     except UnsafeUrlError as exc:
         return GroupList([], str(exc))
-    client = SenseLinkClient(
-        base_url=url,
-        app_key=app_key,
-        app_secret=app_secret,
-        allow_private_hosts=settings.SENSELINK_ALLOW_PRIVATE_HOSTS,
-        max_retries=1,
-        **transport_limits(interactive=True),
+    client = typed_senselink_client(
+        url=url, app_key=app_key, app_secret=app_secret, interactive=True
     )
     try:
         groups = client.list_groups()

@@ -6,7 +6,8 @@ its interval — also inside KOT's forbidden windows, where punches are accepted
   (``runs.close_ended_runs``). A SenseLink push wakes a poll at once (``poll_state.wake``).
 * A poll (``poll``) holds the tenant's poll lease (``poll_state.claim``: two clusters never poll
   one tenant at once; the lease fences every POST), reads only the records added since the last
-  poll (the record feed), and sends each employee's first recognition of the working day that
+  poll (``connectors.record_feed``: whatever order SenseLink lists them in, one call when
+  quiet), and sends each employee's first recognition of the working day that
   the punch ledger does not hold yet — through the one sending protocol, ``punches.send``. It
   reads KOT only outside the windows: the employee keys (cached per tenant), and the punches of
   ledger rows whose answer was lost (``punches.settle``).
@@ -27,6 +28,7 @@ from django.utils import timezone
 
 from connectors.errors import ConnectorError
 from connectors.kot import JST
+from connectors.record_feed import FeedCursor, read_new
 from connectors.senselink import SlRecord
 
 from ..fields import fit
@@ -154,8 +156,8 @@ def poll(*, setting_id: int, now: datetime | None = None, spaced: bool = False) 
     return report
 
 
-def _cursor_fields(cursor: tuple[date | None, int, int]) -> dict:
-    return {"feed_day": cursor[0], "feed_page": cursor[1], "feed_last_id": cursor[2]}
+def _cursor_fields(cursor: FeedCursor) -> dict:
+    return {"feed_cursor": cursor.to_json()}
 
 
 class _PollWork:
@@ -213,52 +215,42 @@ class _PollWork:
         self._note_push(records)
         return {**_cursor_fields(cursor), "pending": pending}
 
-    def _read_feed(self) -> tuple[list[SlRecord], tuple[date | None, int, int]]:
-        """New records since the last poll; the previous day's rest first after midnight."""
+    def _read_feed(self) -> tuple[list[SlRecord], FeedCursor]:
+        """New records since the last poll, whatever order SenseLink lists them in
+        (connectors/record_feed.py); the previous day's rest first after midnight."""
         today = self.now.astimezone(JST).date()
-        state = self.state
+        cursor = FeedCursor.from_json(self.state.feed_cursor)
         records: list[SlRecord] = []
-        day, page, last_id = state.feed_day, state.feed_page, state.feed_last_id
-        if day is not None and day == today - timedelta(days=1):
-            got, (page, last_id) = self._read_day(day, page, last_id)
+        if cursor.day is not None and cursor.day == today - timedelta(days=1):
+            got, _done = self._read_day(cursor.day, cursor)
             records.extend(got)
-        if day != today:
-            day, page, last_id = today, 1, 0
-        got, (page, last_id) = self._read_day(day, page, last_id)
+        got, cursor = self._read_day(today, cursor)
         records.extend(got)
-        return records, (day, page, last_id)
+        return records, cursor
 
-    def _read_day(
-        self, day: date, page: int, last_id: int
-    ) -> tuple[list[SlRecord], tuple[int, int]]:
-        feed = self.senselink.read_record_feed(day=day, first_page=page, after_id=last_id)
+    def _read_day(self, day: date, cursor: FeedCursor) -> tuple[list[SlRecord], FeedCursor]:
+        # A record stamped beyond the horizon is left for a later poll (the feed hands the
+        # records after it out again, harmlessly: the ledger decides).
+        read = read_new(
+            self.senselink, cursor, day=day, now=self.now, horizon=self.now + FUTURE_SKEW
+        )
+        self.report.senselink_calls += read.calls
         start = datetime.combine(day, time.min, tzinfo=JST)
         end = start + timedelta(days=1)
-        horizon = self.now + FUTURE_SKEW
         records: list[SlRecord] = []
-        stop: tuple[int, int] | None = None
-        for item_page, record in feed.items:
-            if record.sign_time > horizon:
-                # Not yet: the cursor stays before it (the records after it are read again,
-                # harmlessly: the ledger decides).
-                if stop is None:
-                    stop = (item_page, last_id)
+        for record in read.records:
+            if not (start <= record.sign_time < end and record.user_type == 1):
                 continue
-            page, last_id = item_page, record.id
-            if start <= record.sign_time < end and record.user_type == 1 and record.job_number:
+            if record.job_number:
                 records.append(record)
-            elif start <= record.sign_time < end and record.user_type == 1 and record.problem:
+            elif record.problem:
                 # A refused job number (connectors/text.py) names no one: one line, no punch.
                 shown = fit(record.problem, 64)
-                day = self.rules.working_date("", record.sign_time)
+                working = self.rules.working_date("", record.sign_time)
                 self._error_once(
-                    day, shown, "invalid_job_number", invalid_job_number_message(shown)
+                    working, shown, "invalid_job_number", invalid_job_number_message(shown)
                 )
-        if stop is not None:
-            page, last_id = stop
-        else:
-            page = max(page, feed.last_page)
-        return records, (page, last_id)
+        return records, read.cursor
 
     def _first_recognitions(self, records: list[SlRecord]) -> dict[tuple[str, date], datetime]:
         firsts: dict[tuple[str, date], datetime] = {}
