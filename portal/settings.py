@@ -244,6 +244,13 @@ PORTAL_INBOUND_IP = env.str("PORTAL_INBOUND_IP", default=PORTAL_OUTBOUND_IP)
 PUSH_STOPPED_GRACE_SECONDS = env.int("PUSH_STOPPED_GRACE_SECONDS", default=120)
 # Received push message ids are kept this long (duplicates come within seconds).
 PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
+# At most this many push message ids stored per tenant in any 60 seconds; pushes beyond it are
+# answered 200 and counted on the tenant's PushReceiver, not stored (a flood from someone who
+# knows the URL stays bounded). A terminal recognises about one face a second at most; 600 a
+# minute is several busy entrances at full pace.
+PUSH_MESSAGES_PER_MINUTE = env.int("PUSH_MESSAGES_PER_MINUTE", default=600)
+if PUSH_MESSAGES_PER_MINUTE < 1:
+    raise ImproperlyConfigured("PUSH_MESSAGES_PER_MINUTE must be 1 or more.")
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
@@ -356,6 +363,9 @@ else:
 if _strict_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
+# Every log record passes through portal.log_redaction: a SenseLink push path is written as
+# /hooks/senselink/*** (the token is the secret), whichever logger or handler writes it.
+LOGGING_CONFIG = "portal.log_redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
