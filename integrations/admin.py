@@ -299,13 +299,23 @@ class ConnectSettingInline(admin.StackedInline):
                 jst(receiver.last_push_at),
                 push.RESTORE_HOWTO,
             )
-        return format_html(
+        state = format_html(
             "{} ({}: {}, {}件)",
             _("受信中"),
             _("最新の受信"),
             jst(receiver.last_push_at),
             receiver.push_count,
         )
+        # Pushes answered 200 but not stored: a broken body, or beyond the per-minute bound.
+        for label, count, last in (
+            (_("読めないプッシュ"), receiver.unusable_count, receiver.last_unusable_at),
+            (_("上限超過"), receiver.unstored_count, receiver.last_unstored_at),
+        ):
+            if count:
+                state = format_html(
+                    "{}<br>{}: {}件 ({}: {})", state, label, count, _("最新"), jst(last)
+                )
+        return state
 
     @admin.display(description=_("Appシークレット(登録状況)"))
     def app_secret_status(self, obj):

@@ -622,7 +622,17 @@ class PushReceiver(models.Model):
     )
     first_push_at = models.DateTimeField(_("最初のプッシュ受信"))
     last_push_at = models.DateTimeField(_("最新のプッシュ受信"))
-    push_count = models.PositiveIntegerField(_("プッシュ受信数"), default=0)
+    # Every push to the known path counts (a flood included), so the counters are 64-bit.
+    push_count = models.PositiveBigIntegerField(_("プッシュ受信数"), default=0)
+    # Pushes answered 200 but unusable: a body that is not a bounded JSON object (too large,
+    # not JSON, not UTF-8, too deep, an array), or one without a usable messageId.
+    unusable_count = models.PositiveBigIntegerField(_("読めないプッシュ"), default=0)
+    last_unusable_at = models.DateTimeField(_("最新の読めないプッシュ"), null=True, blank=True)
+    # Pushes beyond PUSH_MESSAGES_PER_MINUTE: answered 200 and counted, no PushMessage row.
+    unstored_count = models.PositiveBigIntegerField(
+        _("上限超過で保存しなかったプッシュ"), default=0
+    )
+    last_unstored_at = models.DateTimeField(_("最新の上限超過"), null=True, blank=True)
     # The sign time of the oldest employee record a poll found after the last push, while no
     # push has announced it yet; the subscription counts as stopped once it is older than the
     # grace delay.
@@ -663,7 +673,11 @@ class PushMessage(models.Model):
                 fields=["setting", "message_id"], name="one_push_per_message_id"
             )
         ]
-        indexes = [models.Index(fields=["received_at"], name="push_received_at")]
+        indexes = [
+            models.Index(fields=["received_at"], name="push_received_at"),
+            # The receiver counts a setting's messages of the last minute (the flood bound).
+            models.Index(fields=["setting", "received_at"], name="push_setting_received_at"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.event_type} {self.message_id}"

@@ -1,23 +1,23 @@
-"""gunicorn's logger, with the SenseLink push token cut out of every access-log line."""
+"""gunicorn's logger, with the SenseLink push token cut out of every access-log line.
+
+The same redaction as every other log record (``portal.log_redaction``); this class also
+covers the lines gunicorn writes before the portal's logging is configured in a worker.
+"""
 
 from __future__ import annotations
 
-import re
-
 from gunicorn.glogging import Logger
 
-_PUSH_PATH = re.compile(r"(/hooks/senselink/)[^/?\s]+")
+from portal.log_redaction import redact
 
-
-def redact_path(text: str) -> str:
-    """``/hooks/senselink/<token>/`` becomes ``/hooks/senselink/***/``."""
-    return _PUSH_PATH.sub(r"\1***", text)
+# The name the tests and older code know.
+redact_path = redact
 
 
 class RedactingLogger(Logger):
     def atoms(self, resp, req, environ, request_time):
         atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("U", "r", "{raw_uri}e"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = redact_path(atoms[key])
+        for key, value in atoms.items():
+            if isinstance(value, str):
+                atoms[key] = redact(value)
         return atoms

@@ -247,6 +247,13 @@ PUSH_MESSAGE_DAYS = env.int("PUSH_MESSAGE_DAYS", default=7)
 # Real-time polls of one tenant start at least this many seconds apart, however many pushes
 # wake them (a flood from someone who knows the receiving URL costs one poll per interval).
 REALTIME_MIN_POLL_SPACING_SECONDS = env.float("REALTIME_MIN_POLL_SPACING_SECONDS", default=2.0)
+# At most this many push message ids stored per tenant in any 60 seconds; pushes beyond it are
+# answered 200 and counted on the tenant's PushReceiver, not stored (a flood from someone who
+# knows the URL stays bounded). A terminal recognises about one face a second at most; 600 a
+# minute is several busy entrances at full pace.
+PUSH_MESSAGES_PER_MINUTE = env.int("PUSH_MESSAGES_PER_MINUTE", default=600)
+if PUSH_MESSAGES_PER_MINUTE < 1:
+    raise ImproperlyConfigured("PUSH_MESSAGES_PER_MINUTE must be 1 or more.")
 # Loopback/private SenseLink URLs are refused unless this is on (sandbox, demo and tests only).
 SENSELINK_ALLOW_PRIVATE_HOSTS = _strict_bool("SENSELINK_ALLOW_PRIVATE_HOSTS", False)
 # Requests per second per client (0 = no pacing; for KOT a ceiling only) and parallel
@@ -359,6 +366,9 @@ else:
 if _strict_bool("Q_SYNC", False):
     Q_CLUSTER["sync"] = True
 
+# Every log record passes through portal.log_redaction: a SenseLink push path is written as
+# /hooks/senselink/*** (the token is the secret), whichever logger or handler writes it.
+LOGGING_CONFIG = "portal.log_redaction.configure_logging"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

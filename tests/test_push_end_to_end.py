@@ -1,7 +1,8 @@
 """Push end to end, over real loopback HTTP: the sandbox's subscription POSTs each recognition to
 the portal's receiver (a live server), the receiver wakes the tenant's real-time poll, a worker
 runs the queued poll and the clock-in reaches the sandbox's KOT — within seconds, whatever the
-poll interval. And when a push fails, the subscription turns 異常, every later push stops, the
+poll interval, in both JSON shapes the sandbox can send (the manual's, and the one real senders
+use: numbers for eventType and sendTime). And when a push fails, the subscription turns 異常, every later push stops, the
 polls still post every clock-in, and the tenant is told."""
 
 from __future__ import annotations
@@ -26,12 +27,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 RECOGNITIONS = 12
 
 
-@pytest.fixture
-def world(live_server, make_sandbox, noon, settings):
+@pytest.fixture(params=["manual", "sender"])
+def world(request, live_server, make_sandbox, noon, settings):
     """acme polls every 60 minutes (so only a push can make a clock-in fast), and its SenseLink
-    pushes to the portal; the day's recognitions start empty."""
+    pushes to the portal, in the manual's JSON or in the shape real senders use; the day's
+    recognitions start empty."""
     orm_broker_only()
-    sandbox = make_sandbox(employees=RECOGNITIONS + 4, seed=5)
+    sandbox = make_sandbox(employees=RECOGNITIONS + 4, seed=5, push_shape=request.param)
     settings.KOT_API_BASE_URL = sandbox.kot_url
     settings.PORTAL_BASE_URL = live_server.url
     tenant = make_tenant(
@@ -71,7 +73,13 @@ def test_a_pushed_recognition_becomes_a_kot_clock_in_within_seconds(world):
         latencies.append(time.monotonic() - started)
     p95 = statistics.quantiles(latencies, n=20, method="inclusive")[-1]
     assert p95 <= 10.0, latencies
-    assert PushMessage.objects.filter(setting=setting).count() == RECOGNITIONS
+    stored = PushMessage.objects.filter(setting=setting)
+    assert stored.count() == RECOGNITIONS
+    # Each push was read as a recognition, whichever shape the sandbox sent.
+    assert set(stored.values_list("event_type", flat=True)) == {"30000"}
+    sent = {m["messageId"] for m in sandbox.senselink.subscription.delivered}
+    assert set(stored.values_list("message_id", flat=True)) == sent
+    assert PushReceiver.objects.get(setting=setting).unusable_count == 0
     # Each clock-in once: a repeated push (SenseLink's retry) does not post again.
     for code in codes:
         assert len(clock_ins(sandbox, code)) == 1

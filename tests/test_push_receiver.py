@@ -1,6 +1,8 @@
-"""The SenseLink push receiver: POST only, CSRF-exempt, a bounded strict JSON body, 200 at once,
-one stored message per messageId (a repeat does nothing), a wake-up after commit, 404 for an
-unknown token, other event types stored and ignored, and the token in no log."""
+"""The SenseLink push receiver: POST only, CSRF-exempt, 200 at once for every POST to a known
+token (a body that is not a bounded strict JSON object, or has no usable messageId, is counted and
+wakes the poll), with or without the trailing slash, one stored message per messageId (a repeat
+does nothing), a wake-up after commit, 404 for an unknown token, other event types stored and
+ignored, nothing with a control character stored, and the token in no log."""
 
 from __future__ import annotations
 
@@ -45,9 +47,9 @@ def body(*, message_id=None, event_type="30000", **extra) -> bytes:
     return json.dumps(payload).encode()
 
 
-def post(client, setting, data: bytes, **kwargs):
+def post(client, setting, data: bytes, *, path: str | None = None, **kwargs):
     return client.post(
-        setting.senselink_push_path, data=data, content_type="application/json", **kwargs
+        path or setting.senselink_push_path, data=data, content_type="application/json", **kwargs
     )
 
 
@@ -130,14 +132,22 @@ def test_only_post_is_accepted(acme, woken):
     assert PushMessage.objects.count() == 0
 
 
-def test_a_body_over_64_kib_is_refused_unread(acme, woken):
+def test_a_body_over_64_kib_answers_200_and_is_counted(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    """A 413 would stop every later push: the body is counted (and the poll woken) instead."""
     big = body(padding="x" * (push.BODY_LIMIT + 1))
-    response = post(Client(), acme, big)
-    assert response.status_code == 413
-    # A client that lies about its length gets no more than the limit read.
-    response = post(Client(), acme, body(), CONTENT_LENGTH=str(push.BODY_LIMIT + 1))
-    assert response.status_code == 413
-    assert PushMessage.objects.count() == 0 and woken == []
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, big)
+    assert response.status_code == 200
+    # A client that lies about its length gets no more than the limit read, and a 200 too.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, body(), CONTENT_LENGTH=str(push.BODY_LIMIT + 1))
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 0
+    receiver = PushReceiver.objects.get(setting=acme)
+    assert (receiver.push_count, receiver.unusable_count) == (2, 2)
+    assert woken == [acme.pk, acme.pk]  # it may have been a recognition: the poll tells
 
 
 def deeply_nested() -> bytes:
@@ -150,19 +160,96 @@ def deeply_nested() -> bytes:
 @pytest.mark.parametrize(
     "raw",
     [
+        b"",
         b"not json",
+        b'{"eventType": "30000", "messageId": "cut',
         b"[1, 2]",
         b'{"eventType": "30000", "messageId": NaN}',
         b"\xff\xfe{}",
         b"[" * 20_000 + b"]" * 20_000,
         deeply_nested(),
     ],
-    ids=["text", "array", "nan", "not-utf8", "nested-20000", "nested-object"],
+    ids=["empty", "text", "truncated", "array", "nan", "not-utf8", "nested-20000", "nested-object"],
 )
-def test_a_body_that_is_not_a_bounded_json_object_answers_400(acme, woken, raw):
-    response = post(Client(), acme, raw)
-    assert response.status_code == 400
+def test_a_known_token_answers_200_to_a_body_that_is_not_a_bounded_json_object(
+    acme, woken, raw, caplog, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, raw)
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 0
+    assert PushReceiver.objects.get(setting=acme).unusable_count == 1
+    assert woken == [acme.pk]
+    assert f"push for setting {acme.pk}: unusable push" in caplog.text
+
+
+def test_the_push_path_works_without_its_trailing_slash(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    """No redirect (APPEND_SLASH's 301 is not followed on a POST): the same view answers."""
+    path = acme.senselink_push_path.rstrip("/")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = Client().post(path, data=body(message_id="m-1"), content_type="application/json")
+    assert response.status_code == 200
+    assert PushMessage.objects.get().message_id == "m-1"
+    assert woken == [acme.pk]
+    unknown = Client().post(
+        f"/hooks/senselink/{'z' * 43}", data=body(), content_type="application/json"
+    )
+    assert unknown.status_code == 404
+
+
+def test_a_path_below_the_token_answers_404(acme, woken):
+    response = post(Client(), acme, body(), path=acme.senselink_push_path + "extra/")
+    assert response.status_code == 404
     assert PushMessage.objects.count() == 0 and woken == []
+
+
+@pytest.mark.parametrize(
+    "message_id", ["m\x00-1", "m-\x1f", "m\x7f", "\u202em-1", "m\u200b", "m\n", "   "]
+)
+def test_a_message_id_with_control_characters_is_unusable(
+    acme, woken, message_id, django_capture_on_commit_callbacks
+):
+    """PostgreSQL refuses NUL (DataError): such an id is not stored; the push still wakes."""
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, body(message_id=message_id))
+    assert response.status_code == 200
+    assert PushMessage.objects.count() == 0
+    assert PushReceiver.objects.get(setting=acme).unusable_count == 1
+    assert woken == [acme.pk]
+
+
+def test_event_type_and_send_time_are_stored_without_control_characters(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    raw = body(message_id="m-1", event_type="300\x0000", sendTime="2026-11-25\x00 08:45\u202e")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(Client(), acme, raw)
+    assert response.status_code == 200
+    message = PushMessage.objects.get()
+    assert (message.event_type, message.send_time) == ("30000", "2026-11-25 08:45")
+    assert woken == [acme.pk]
+
+
+def test_the_sender_shape_is_a_recognition(acme, woken, django_capture_on_commit_callbacks):
+    """SenseTime's push test sender: eventType 30000 and sendTime (epoch ms) as numbers."""
+    message_id = str(uuid.uuid4())
+    raw = json.dumps(
+        {
+            "eventType": 30000,
+            "messageId": message_id,
+            "sendTime": 1795571103123,
+            "data": {"jobNumber": "1001", "signTime": 1795571103},
+        }
+    ).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(Client(), acme, raw).status_code == 200
+        assert post(Client(), acme, raw).status_code == 200  # the same message again
+    message = PushMessage.objects.get()
+    assert (message.message_id, message.event_type) == (message_id, "30000")
+    assert message.send_time == "1795571103123"
+    assert woken == [acme.pk]
 
 
 def test_a_recognition_without_message_id_still_wakes_the_poll(
@@ -174,6 +261,15 @@ def test_a_recognition_without_message_id_still_wakes_the_poll(
     assert response.status_code == 200
     assert PushMessage.objects.count() == 0
     assert woken == [acme.pk]
+
+
+def test_a_device_alert_without_message_id_wakes_nothing(
+    acme, woken, django_capture_on_commit_callbacks
+):
+    raw = json.dumps({"eventType": "30100", "data": {}}).encode()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post(Client(), acme, raw).status_code == 200
+    assert PushMessage.objects.count() == 0 and woken == []
 
 
 def test_the_token_is_in_no_log_line(acme, woken, caplog):

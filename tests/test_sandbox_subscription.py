@@ -8,8 +8,10 @@ import hashlib
 import json
 import threading
 import time
+import uuid
 from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from io import StringIO
 
 import pytest
 import requests
@@ -95,9 +97,52 @@ def test_each_new_recognition_is_pushed_as_the_manuals_json(sandbox, receiver):
     assert [body["data"]["id"] for body in receiver.bodies] == [first["id"], second["id"]]
     body = receiver.bodies[0]
     assert body["eventType"] == "30000"
-    assert body["data"]["job_number"] == employee(sandbox)
+    assert body["data"]["jobNumber"] == employee(sandbox)  # the record in camelCase
+    assert body["data"]["signTime"] == first["sign_time"]
+    assert body["data"]["deviceSN"] == first["device_ldid"]
     assert len({b["messageId"] for b in receiver.bodies}) == 2
     datetime.strptime(body["sendTime"], "%Y-%m-%d %H:%M:%S")  # the device's local time
+
+
+def test_the_sender_shape_pushes_numbers_and_a_uuid(sandbox, receiver):
+    """SenseTime's own push test sender: eventType and sendTime (epoch ms) as numbers."""
+    sandbox.senselink.subscription.shape = "sender"
+    update_sub(sandbox, receiver.url)
+    before = time.time()
+    record = sandbox.senselink.add_record(when=WHEN, job_number=employee(sandbox))
+    assert sandbox.senselink.subscription.wait_idle()
+    [body] = receiver.bodies
+    assert body["eventType"] == 30000
+    assert str(uuid.UUID(body["messageId"])) == body["messageId"]
+    assert isinstance(body["sendTime"], int) and body["sendTime"] >= int(before * 1000) - 1000
+    assert body["data"]["jobNumber"] == employee(sandbox)
+    assert body["data"]["signTime"] == record["sign_time"] == int(WHEN.timestamp())
+
+
+def test_the_push_shape_is_a_start_option_and_a_command_option(monkeypatch):
+    from django.core.management import call_command
+
+    from integrations.management.commands import sandbox as command
+
+    with start_sandbox(employees=1, push_shape="sender") as sb:
+        assert sb.senselink.subscription.shape == "sender"
+    with pytest.raises(ValueError):
+        start_sandbox(employees=1, push_shape="other")
+    seen = {}
+    real_print = command.Command._print
+
+    def keep(self, sb):
+        seen["shape"] = sb.senselink.subscription.shape
+        real_print(self, sb)
+
+    monkeypatch.setattr(command.Command, "_print", keep)
+    monkeypatch.setattr(command.Command, "_wait", lambda self: None)
+    out = StringIO()
+    call_command(
+        "sandbox", "--kot-port", "0", "--senselink-port", "0", "--push-shape", "sender", stdout=out
+    )
+    assert seen["shape"] == "sender"
+    assert "push shape : sender" in out.getvalue()
 
 
 def test_nothing_is_pushed_without_a_registered_receiver(sandbox):

@@ -21,6 +21,7 @@ from .faults import Faults
 from .kot import KOT_READINGS, KotApp, KotState, SandboxClock
 from .senselink import READINGS, SenseLinkApp, SenseLinkState
 from .server import Runtime, Served
+from .subscription import SHAPES
 
 __all__ = [
     "KOT_READINGS",
@@ -59,7 +60,10 @@ class Sandbox:
         senselink: SenseLinkModes = None,
         kot: KotModes = None,
         overlong: int | None = None,
+        push_shape: str = "manual",
     ) -> None:
+        if push_shape not in SHAPES:
+            raise ValueError(f"push_shape {push_shape!r}: expected one of {SHAPES}")
         self.seed = seed
         self.kot_token = KOT_TOKEN
         self.app_key = SENSELINK_APP_KEY
@@ -78,6 +82,7 @@ class Sandbox:
             recognitions_per_employee=recognitions_per_employee,
         )
         apply_senselink_modes(self.senselink, senselink)
+        self.senselink.subscription.shape = push_shape
         if overlong:
             self.make_overlong(overlong)
         self._kot_server = Served(KotApp(self.kot, self.clock), self._runtime, host, kot_port)
@@ -198,6 +203,7 @@ def start_sandbox(
     senselink: SenseLinkModes = None,
     kot: KotModes = None,
     overlong: int | None = None,
+    push_shape: str = "manual",
 ) -> Sandbox:
     """Start both fake servers (port 0: a free port) and return the running Sandbox.
 
@@ -205,7 +211,9 @@ def start_sandbox(
     today in JST on the KOT clock; `now` replaces the real time of that clock. `senselink`
     names the SenseLink readings to take (READINGS), or gives switches as a dict; `kot` the same
     for KOT (KOT_READINGS, or KotState.configure's switches, e.g. {"throttle_rate": 20});
-    `overlong` (a length) turns on the overlong-strings mode (Sandbox.make_overlong).
+    `overlong` (a length) turns on the overlong-strings mode (Sandbox.make_overlong);
+    `push_shape` ("manual" or "sender") is the JSON shape of the event subscription's pushes
+    (``connectors.sandbox.subscription``; change it later with ``senselink.subscription.shape``).
     """
     return Sandbox(
         employees=employees,
@@ -220,4 +228,5 @@ def start_sandbox(
         senselink=senselink,
         kot=kot,
         overlong=overlong,
+        push_shape=push_shape,
     )

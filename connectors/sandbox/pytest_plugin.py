@@ -24,11 +24,16 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[Sandbox]:
     Parametrize it indirectly with SenseLink reading names (or switches) to run a test under
     another reading of the contract: ``@pytest.mark.parametrize("sandbox", ["update-replaces"],
     indirect=True)``. KOT readings (KOT_READINGS names or KotState.configure switches) come
-    in a dict, with SenseLink's if wanted: ``{"kot": "minutes-only", "senselink": [...]}``.
+    in a dict, with SenseLink's if wanted: ``{"kot": "minutes-only", "senselink": [...]}``; the
+    dict may also name the push shape: ``{"push_shape": "sender"}`` (default "manual").
     """
     param = getattr(request, "param", None)
-    if isinstance(param, dict) and set(param) <= {"kot", "senselink"}:
-        running = start_sandbox(kot=param.get("kot"), senselink=param.get("senselink"))
+    if isinstance(param, dict) and set(param) <= {"kot", "senselink", "push_shape"}:
+        running = start_sandbox(
+            kot=param.get("kot"),
+            senselink=param.get("senselink"),
+            push_shape=param.get("push_shape", "manual"),
+        )
     else:
         running = start_sandbox(senselink=param)
     try:

@@ -1,6 +1,14 @@
 """SenseLink's event subscription (manual 2.11 "イベントサブスクリプション API"), as the sandbox
 plays it: each new recognition record is POSTed as JSON to the registered URL from a background
-thread, ``{"eventType": "30000", "messageId", "sendTime", "data": <the record>}``.
+thread, in one of two shapes (``Subscription.shape``, ``manage.py sandbox --push-shape``):
+
+- ``manual``: the manual's strings, ``{"eventType": "30000", "messageId": <hex>, "sendTime":
+  "2026-11-25 08:45:03" (device time), "data": <the record, camelCase>}``;
+- ``sender``: what SenseTime's own push test sender sends, ``{"eventType": 30000, "messageId":
+  <UUID>, "sendTime": <epoch milliseconds>, "data": <the record, camelCase>}``.
+
+The record is the v5 record list's, in camelCase (``jobNumber``, ``signTime`` in epoch seconds,
+``deviceSN``, …).
 
 An answer other than 200, or none within ``timeout`` (5 s, as the manual says), is a failure;
 the push is retried ``retries`` times ``retry_delay`` apart, and if it still fails the
@@ -31,6 +39,18 @@ NORMAL = "正常"
 FAILED = "異常"
 RECOGNITION = "30000"
 SEND_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
+SHAPES = ("manual", "sender")
+
+
+def camel_case(record: dict[str, Any]) -> dict[str, Any]:
+    """A v5 record (snake_case) as a push carries it: camelCase keys, plus ``deviceSN``."""
+    data = {}
+    for key, value in record.items():
+        head, *tail = key.split("_")
+        data[head + "".join(part.title() for part in tail)] = value
+    if "deviceLdid" in data:
+        data["deviceSN"] = data["deviceLdid"]
+    return data
 
 
 @dataclass
@@ -52,6 +72,7 @@ class Subscription:
         self.url: str | None = None
         self.status = NORMAL
         self.timeout = 5.0
+        self.shape = "manual"  # or "sender" (SHAPES)
         self.retries = 3
         self.retry_delay = 1.0
         self.attempts: list[Attempt] = []
@@ -93,18 +114,30 @@ class Subscription:
         with self.lock:
             if self.url is None:
                 return None
-            message = {
-                "eventType": RECOGNITION,
-                "messageId": uuid.uuid4().hex,
-                "sendTime": datetime.fromtimestamp(self.clock(), JST).strftime(SEND_TIME_FORMAT),
-                "data": dict(record),
-            }
+            message = self._message(record)
             if self.status != NORMAL:
                 self.dropped.append(message)
                 return None
             self._busy += 1
         self._queue.put(message)
         return message
+
+    def _message(self, record: dict[str, Any]) -> dict[str, Any]:
+        if self.shape not in SHAPES:
+            raise ValueError(f"unknown push shape {self.shape!r}; expected one of {SHAPES}")
+        if self.shape == "sender":
+            return {
+                "eventType": int(RECOGNITION),
+                "messageId": str(uuid.uuid4()),
+                "sendTime": int(self.clock() * 1000),
+                "data": camel_case(record),
+            }
+        return {
+            "eventType": RECOGNITION,
+            "messageId": uuid.uuid4().hex,
+            "sendTime": datetime.fromtimestamp(self.clock(), JST).strftime(SEND_TIME_FORMAT),
+            "data": camel_case(record),
+        }
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every queued push was delivered or given up (tests, benchmarks)."""

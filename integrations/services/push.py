@@ -1,13 +1,15 @@
 """SenseLink's event subscription (push): receive, deduplicate, wake the poll, detect a stop.
 
 SenseLink POSTs each recognition as JSON (``eventType`` "30000", ``messageId``, ``sendTime``,
-``data``) to the URL the customer registered (``ConnectSetting.senselink_push_path``). It cannot
-authenticate to us, so the unguessable token in the path is the secret. A push is only a
-**wake-up**: the receiver stores the message id (a repeated one does nothing) and asks
-for an immediate poll of the tenant after commit (``poll_state.wake``); the record list stays the truth.
+``data``; real senders send 30000 and ``sendTime`` as numbers) to the URL the customer
+registered (``ConnectSetting.senselink_push_path``). It cannot authenticate to us, so the
+unguessable token in the path is the secret. A push is only a **wake-up**: the receiver stores
+the message id (a repeated one does nothing) and asks for an immediate poll of the
+tenant after commit (``poll_state.wake``); the record list stays the truth.
 
-After one failed push SenseLink stops every later push until someone restores the
-subscription. ``note_poll`` (called by realtime after each poll) notices it: employee records
+After one failed push (any answer but 200) SenseLink stops every later push until someone
+restores the subscription, so every push to a known path is answered 200, whatever its body.
+``note_poll`` (called by realtime after each poll) notices it: employee records
 that no push announced within a grace delay, while the setting is known to receive pushes,
 mark the subscription stopped and tell the tenant (a banner) and support (the admin and a mail).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import enum
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,8 +37,12 @@ from . import poll_state
 
 log = logging.getLogger(__name__)
 
-# A recognition push is a few hundred bytes; anything larger is refused unread (413).
+# A recognition push is a few hundred bytes; a larger body is answered 200 and counted, and no
+# more than this (plus one byte) of it is read.
 BODY_LIMIT = 64 * 1024
+MESSAGE_ID_LIMIT = 128  # PushMessage.message_id
+EVENT_TYPE_LIMIT = 16
+SEND_TIME_LIMIT = 32
 MAX_DEPTH = 32
 RECOGNITION = "30000"
 TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{20,64}")
@@ -56,26 +63,29 @@ def stopped_grace() -> timedelta:
 
 
 class Outcome(enum.Enum):
-    """What the receiver did with a push; ``status`` is the HTTP answer."""
+    """What the receiver did with a push; ``status`` is the HTTP answer (200 for every push to
+    a known path: any other answer makes SenseLink stop every later push)."""
 
     STORED = "stored"  # a new recognition: stored, the poll woken
     DUPLICATE = "duplicate"  # a messageId seen before: nothing done
-    IGNORED = "ignored"  # another event type (e.g. 30100 device alert), or no messageId
-    BAD_REQUEST = "bad_request"
+    IGNORED = "ignored"  # another event type (e.g. 30100 device alert): stored, nothing woken
+    UNUSABLE = "unusable"  # not a bounded JSON object, or no usable messageId: counted
+    UNSTORED = "unstored"  # beyond PUSH_MESSAGES_PER_MINUTE: counted, not stored
     NOT_FOUND = "not_found"
 
     @property
     def status(self) -> int:
-        return {Outcome.BAD_REQUEST: 400, Outcome.NOT_FOUND: 404}.get(self, 200)
+        return 404 if self is Outcome.NOT_FOUND else 200
 
 
 class BadBody(ValueError):
     pass
 
 
-def parse_body(body: bytes) -> dict[str, Any]:
-    """The push body as a JSON object: strict (UTF-8, no NaN), bounded in size and depth."""
-    if len(body) > BODY_LIMIT:
+def parse_body(body: bytes | None) -> dict[str, Any]:
+    """The push body as a JSON object: strict (UTF-8, no NaN), bounded in size and depth
+    (None: a body larger than BODY_LIMIT, left unread)."""
+    if body is None or len(body) > BODY_LIMIT:
         raise BadBody("too large")
     try:
         value = parse_json(body, max_depth=MAX_DEPTH)
@@ -87,10 +97,33 @@ def parse_body(body: bytes) -> dict[str, Any]:
 
 
 def _text(value: Any, limit: int) -> str:
-    """A scalar of the body as bounded text ("" for anything else)."""
+    """A scalar of the body as bounded text without control characters ("" for anything else).
+
+    Both shapes SenseLink is known to send are read: the manual's strings ("30000",
+    "2026-11-25 08:45:03") and the numbers of real senders (30000, epoch milliseconds).
+    """
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         return ""
-    return str(value).strip()[:limit]
+    # Cut first (the body may hold 64 KiB of it), then drop what no column should hold.
+    kept = "".join(ch for ch in str(value)[: limit * 4] if not _is_control(ch))
+    return kept.strip()[:limit]
+
+
+def _is_control(ch: str) -> bool:
+    # Unicode category C: control (NUL, which PostgreSQL refuses, and the rest of C0/C1),
+    # format (bidi overrides, zero-width), surrogate, private use, unassigned.
+    return unicodedata.category(ch).startswith("C")
+
+
+def _message_id(value: Any) -> str:
+    """The messageId, or "" when it is unusable: missing, blank, longer than 128 characters,
+    or holding a control character (then it is not an id worth keeping, nor storable)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return ""
+    text = str(value)
+    if not text.strip() or len(text) > MESSAGE_ID_LIMIT or any(_is_control(c) for c in text):
+        return ""
+    return text
 
 
 def setting_for_token(token: str) -> ConnectSetting | None:
@@ -105,28 +138,49 @@ def setting_for_token(token: str) -> ConnectSetting | None:
     )
 
 
-def receive_push(*, token: str, body: bytes, now: datetime | None = None) -> Outcome:
+def receive_push(*, token: str, body: bytes | None, now: datetime | None = None) -> Outcome:
     """Take one push: store its messageId, note the subscription alive, wake the poll after
-    commit. Never calls an upstream API; never logs the token."""
+    commit. Never calls an upstream API; never logs the token.
+
+    Every push to a known token is answered 200 (``Outcome.status``): a body that cannot be
+    used is counted on the setting's PushReceiver and logged (at most once a minute per setting
+    and kind), never refused. A recognition, or a body too broken to tell what it is, wakes the
+    poll (the poll is idempotent; realtime coalesces wakes). At most
+    PUSH_MESSAGES_PER_MINUTE message ids are stored per setting in any 60 seconds; beyond that
+    a push is counted, not stored.
+    """
     now = now or timezone.now()
     try:
-        payload: dict[str, Any] | None = parse_body(body)
-    except BadBody:
-        payload = None
+        payload, problem = parse_body(body), ""
+    except BadBody as exc:
+        payload, problem = {}, str(exc)
     setting = setting_for_token(token)
     if setting is None:
         return Outcome.NOT_FOUND
-    if payload is None:
-        log.warning("push for setting %s: body refused (not a bounded JSON object)", setting.pk)
-        return Outcome.BAD_REQUEST
-    message_id = _text(payload.get("messageId"), 129)
-    event_type = _text(payload.get("eventType"), 16)
+    message_id = _message_id(payload.get("messageId"))
+    event_type = _text(payload.get("eventType"), EVENT_TYPE_LIMIT)
+    # A body we cannot read may well be a recognition (a device's non-UTF-8 name, a cut body).
+    wakes = event_type == RECOGNITION or bool(problem)
+    if not problem and not message_id:
+        problem = "no usable messageId"
     with transaction.atomic():
+        # First: the UPDATE locks the receiver row until commit, so the per-minute count below
+        # is exact under concurrent pushes of one setting.
         _note_alive(setting_id=setting.pk, now=now)
-        if not message_id or len(message_id) > 128:
-            # Not deduplicable; a recognition still wakes the poll (the poll is idempotent).
-            log.warning("push for setting %s without a usable messageId", setting.pk)
-            outcome = Outcome.IGNORED
+        if problem:
+            _note_unusual(setting.pk, "unusable", now, f"unusable push ({problem})")
+            outcome = Outcome.UNUSABLE
+        elif _stored_in_last_minute(setting.pk, now) >= settings.PUSH_MESSAGES_PER_MINUTE:
+            if PushMessage.objects.filter(setting_id=setting.pk, message_id=message_id).exists():
+                return Outcome.DUPLICATE
+            _note_unusual(
+                setting.pk,
+                "unstored",
+                now,
+                f"more than {settings.PUSH_MESSAGES_PER_MINUTE} message ids in a minute; "
+                "the push is not stored",
+            )
+            outcome = Outcome.UNSTORED
         else:
             try:
                 with transaction.atomic():
@@ -134,16 +188,33 @@ def receive_push(*, token: str, body: bytes, now: datetime | None = None) -> Out
                         setting_id=setting.pk,
                         message_id=message_id,
                         event_type=event_type,
-                        send_time=_text(payload.get("sendTime"), 32),
+                        send_time=_text(payload.get("sendTime"), SEND_TIME_LIMIT),
                         received_at=now,
                     )
             except IntegrityError:
                 return Outcome.DUPLICATE
             outcome = Outcome.STORED if event_type == RECOGNITION else Outcome.IGNORED
-        if event_type == RECOGNITION and setting.realtime_clock_in:
+        if wakes and setting.realtime_clock_in:
             setting_id = setting.pk
             transaction.on_commit(lambda: wake(setting_id), robust=True)
     return outcome
+
+
+def _stored_in_last_minute(setting_id: int, now: datetime) -> int:
+    return PushMessage.objects.filter(
+        setting_id=setting_id, received_at__gt=now - timedelta(minutes=1)
+    ).count()
+
+
+def _note_unusual(setting_id: int, kind: str, now: datetime, text: str) -> None:
+    """Count a push answered 200 but not stored (``kind`` "unusable" or "unstored") on the
+    receiver, and log it at most once a minute per setting and kind (a flood writes one line a
+    minute; the totals are on the receiver)."""
+    receiver = PushReceiver.objects.filter(setting_id=setting_id)
+    last = receiver.values_list(f"last_{kind}_at", flat=True).first()
+    receiver.update(**{f"{kind}_count": F(f"{kind}_count") + 1, f"last_{kind}_at": now})
+    if last is None or not timedelta(0) <= now - last < timedelta(minutes=1):
+        log.warning("push for setting %s: %s (answered 200, counted)", setting_id, text)
 
 
 def _note_alive(*, setting_id: int, now: datetime) -> None:

@@ -13,6 +13,7 @@ from django.core.management.base import BaseCommand, CommandError
 from connectors.sandbox import READINGS, start_sandbox
 from connectors.sandbox.data import JST
 from connectors.sandbox.faults import KINDS, SERVICES
+from connectors.sandbox.subscription import SHAPES
 
 OFFSET = re.compile(r"^(?P<sign>[+-]?)(?:(?P<hours>\d+)h)?(?:(?P<minutes>\d+)m)?$")
 
@@ -133,6 +134,14 @@ class Command(BaseCommand):
             help="overlong strings: two KOT employee codes and one unknown SenseLink job number "
             "of N characters (e.g. 65 or 1000)",
         )
+        parser.add_argument(
+            "--push-shape",
+            choices=SHAPES,
+            default="manual",
+            help='the JSON of the event subscription\'s pushes: manual (eventType "30000", '
+            "sendTime a device-time string) or sender (as SenseTime's push test sender: eventType "
+            "30000 and sendTime in epoch milliseconds as numbers, a UUID messageId)",
+        )
         clock = parser.add_mutually_exclusive_group()
         clock.add_argument(
             "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
@@ -170,6 +179,7 @@ class Command(BaseCommand):
                 senselink=options["senselink_reading"],
                 kot=self._kot_modes(options),
                 overlong=options["overlong"],
+                push_shape=options["push_shape"],
             )
         except OSError as exc:
             raise CommandError(f"cannot start the sandbox: {exc}") from exc
@@ -209,6 +219,7 @@ class Command(BaseCommand):
         out(f"                token      : {sandbox.kot_token}")
         out(f"                clock      : {sandbox.clock.now().isoformat(timespec='seconds')}")
         out(f"  SenseLink     URL        : {sandbox.senselink_url}")
+        out(f"                push shape : {sandbox.senselink.subscription.shape}")
         out(f"                App key    : {sandbox.app_key}")
         out(f"                App secret : {sandbox.app_secret}")
         with sandbox.kot.lock:
