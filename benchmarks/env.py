@@ -6,9 +6,9 @@ import os
 import tempfile
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
-JST = ZoneInfo("Asia/Tokyo")
+from connectors.clock import JST
+
 # The moment every sync benchmark runs at: an ordinary weekday noon, outside KOT's windows.
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 TODAY = NOON.date()

@@ -715,7 +715,7 @@ def _page_cause(url: str, repeated: int) -> str:
             "is the paginator's `SELECT COUNT(*)` of every run: Django's ChangeList always "
             "counts the filtered queryset (`show_full_result_count = False` in `SyncRunAdmin` "
             "only drops the second, unfiltered count), and counting a million rows costs more "
-            "than the whole budget. Fix in `integrations/admin.py` `SyncRunAdmin`: a `paginator` "
+            "than the whole budget. Fix in `integrations/admin/runs.py` `SyncRunAdmin`: a `paginator` "
             "whose `count` is capped (count over `[:10001]`, shown as 10,000+) or estimated "
             "from `pg_class.reltuples` when the list is unfiltered."
         )

@@ -280,6 +280,14 @@ class HttpClient:
         response._connector_json = value  # type: ignore[attr-defined]
         return value
 
+    def _format_error(self, detail: str) -> ResponseFormatError:
+        """A body of the wrong shape; ``detail`` says where (for the log, secrets redacted)."""
+        return ResponseFormatError(
+            f"{self.display_name}の応答の形式が想定と異なります。",
+            service=self.service,
+            detail=self.redact(detail),
+        )
+
     # ----------------------------------------------------------------------- the request
 
     def request(

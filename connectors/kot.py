@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 import requests
 
+from connectors.clock import JST
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -29,7 +29,6 @@ from connectors.http import HttpClient
 from connectors.text import clean, has_control, shown
 from connectors.throttle import AdaptiveLimiter, Ticket, limiter_for
 
-JST = ZoneInfo("Asia/Tokyo")
 # KOT refuses most calls inside these windows (JST, [start, end)).
 FORBIDDEN_WINDOWS = ((time(8, 30), time(10, 0)), (time(17, 30), time(18, 30)))
 
@@ -382,13 +381,6 @@ class KotClient(HttpClient):
             remote_code=remote_code,
             remote_message=remote_message,
             detail=detail,
-        )
-
-    def _format_error(self, detail: str) -> ResponseFormatError:
-        return ResponseFormatError(
-            "KING OF TIMEの応答の形式が想定と異なります。",
-            service=self.service,
-            detail=self.redact(detail),
         )
 
     # ---------------------------------------------------------------------------- parsing

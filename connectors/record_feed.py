@@ -237,7 +237,8 @@ class _Pages:
 
 def _whole(pages: _Pages) -> _Span:
     """The day's whole list from page 1, and its order."""
-    number, seen = 1, set()
+    number = 1
+    seen: set[int] = set()
     span = _Span(size=pages.get(1).size)
     while True:
         page = pages.get(number)
@@ -254,7 +255,8 @@ def _whole(pages: _Pages) -> _Span:
 def _from_top(pages: _Pages, high: int) -> _Span | None:
     """Newest first: pages from 1 until one holds an id not above ``high``; None when what
     was read is not in descending id order."""
-    number, seen = 1, set()
+    number = 1
+    seen: set[int] = set()
     span = _Span(size=pages.get(1).size)
     while True:
         page = pages.get(number)

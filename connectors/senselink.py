@@ -16,11 +16,11 @@ from datetime import date, datetime, timedelta
 from datetime import time as dt_time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
-from zoneinfo import ZoneInfo
 
 import requests
 
 from connectors import transport
+from connectors.clock import JST
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -33,7 +33,6 @@ from connectors.http import SAFE_METHODS, HttpClient
 from connectors.netcheck import UnsafeUrlError, check_senselink_url
 from connectors.text import clean, has_control, shown
 
-JST = ZoneInfo("Asia/Tokyo")
 MAX_PAGE_SIZE = 100
 DEFAULT_MAX_PAGES = 1000  # 100,000 persons or records of one day: far beyond any tenant
 DEFAULT_RECORD_MARGIN = timedelta(hours=3)
@@ -601,13 +600,6 @@ class SenseLinkClient(HttpClient):
             write=write,
         )
         return self._json(response).get("data")
-
-    def _format_error(self, detail: str) -> ResponseFormatError:
-        return ResponseFormatError(
-            "SenseLinkの応答の形式が想定と異なります。",
-            service=self.service,
-            detail=self.redact(detail),
-        )
 
     def _paging_error(self, message: str, detail: str) -> ResponseFormatError:
         return ResponseFormatError(

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.utils import timezone
+
+from connectors.clock import JST
 
 EARLIEST_TARGET_DATE = date(2000, 1, 1)
 
 
 def latest_target_date() -> date:
     """Tomorrow in Japan: the last day a person may ask a sync or a page about."""
-    return timezone.now().astimezone(ZoneInfo("Asia/Tokyo")).date() + timedelta(days=1)
+    return timezone.now().astimezone(JST).date() + timedelta(days=1)
 
 
 def target_date_problem(value: date) -> str | None:

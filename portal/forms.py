@@ -13,7 +13,12 @@ from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from integrations.forms import WriteOnlySecretsMixin, secret_field
+from integrations.forms import (
+    CONNECT_SETTING_GROUPS,
+    TENANT_FIELDS,
+    WriteOnlySecretsMixin,
+    secret_field,
+)
 from integrations.kinds import KINDS
 from integrations.models import ConnectSetting, SyncRun, Tenant
 from integrations.validators import parse_person_group_ids, validate_target_date
@@ -52,36 +57,15 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
     Secrets are write-only (integrations.forms): an empty input keeps the stored value.
     """
 
+    # The page's sections: ConnectSetting's groups, as in the support admin.
+    groups = CONNECT_SETTING_GROUPS
     secret_fields = ("app_secret",)
     kot_access_token = secret_field(_("アクセストークン"))
     app_secret = secret_field(_("Appシークレット"))
 
     class Meta:
         model = ConnectSetting
-        fields = [
-            "senselink_url",
-            "app_key",
-            "app_secret",
-            "attendance_mode",
-            "attendance_trigger",
-            "attendance_hour",
-            "attendance_target_day",
-            "attendance_paused",
-            "day_change_time",
-            "realtime_clock_in",
-            "realtime_interval_minutes",
-            "employee_trigger",
-            "employee_interval",
-            "employee_day",
-            "employee_hour",
-            "employee_paused",
-            "resigned_policy",
-            "deletion_guard_count",
-            "deletion_guard_percent",
-            "person_group_ids",
-            "creation_guard_count",
-            "creation_guard_percent",
-        ]
+        fields = TENANT_FIELDS  # in the shared groups' order
         labels = {
             "senselink_url": _("SenseLink URL"),
             "app_key": _("Appキー"),

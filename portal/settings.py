@@ -10,9 +10,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import django_stubs_ext
 import environ
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
+
+# ModelAdmin, Paginator and the other classes django-stubs types as generic get a
+# __class_getitem__ that returns the class itself, so `admin.ModelAdmin[Tenant]` can be a base
+# class at runtime as it is for mypy. Nothing else changes; it must run before any admin loads.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
 
 from connectors import throttle
+from connectors.clock import JST
 
 pytest_plugins = ["connectors.sandbox.pytest_plugin"]
 
 PASSWORD = "correct-horse-battery-staple-9"
-JST = ZoneInfo("Asia/Tokyo")
 # Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden
 # windows whenever CI happens to run. Tests about windows travel further themselves.
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)

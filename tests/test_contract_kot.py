@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from connectors.clock import JST
 from connectors.errors import (
     AuthenticationError,
     ConnectorError,
@@ -22,7 +23,7 @@ from connectors.errors import (
     ServerError,
     ThrottledError,
 )
-from connectors.kot import JST, MAX_KEYS_PER_CALL, KotClient, KotEmployee, KotPunch
+from connectors.kot import MAX_KEYS_PER_CALL, KotClient, KotEmployee, KotPunch
 from connectors.sandbox.data import is_active
 from tests.conftest import Recorder
 

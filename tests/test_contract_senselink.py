@@ -12,6 +12,7 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from connectors.clock import JST
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -23,7 +24,7 @@ from connectors.errors import (
 )
 from connectors.sandbox.data import finish_record
 from connectors.sandbox.senselink import VERSION
-from connectors.senselink import JST, PersonData, SenseLinkClient, SlPerson, UpdateUnsupported
+from connectors.senselink import PersonData, SenseLinkClient, SlPerson, UpdateUnsupported
 from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)

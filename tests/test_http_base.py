@@ -16,6 +16,7 @@ from connectors.errors import (
     ConnectorError,
     NetworkError,
     RequestTimeout,
+    ResponseFormatError,
     ServerError,
     ThrottledError,
 )
@@ -244,3 +245,15 @@ def test_errors_pickle_and_render_safely():
     detailed = ServerError("エラー", service="kot", detail="HTTP 502")
     assert str(detailed) == "エラー (HTTP 502)"
     assert "HTTP 502" in repr(detailed)
+
+
+def test_a_body_of_the_wrong_shape_is_named_for_its_service_without_secrets():
+    class TokenClient(DemoClient):
+        def _secrets(self) -> tuple[str, ...]:
+            return ("tok-9f8e7d",)
+
+    error = TokenClient(BASE)._format_error("employee tok-9f8e7d: not an object")
+
+    assert isinstance(error, ResponseFormatError)
+    assert error.message == "デモの応答の形式が想定と異なります。"
+    assert (error.service, error.detail) == ("demo", "employee ***: not an object")

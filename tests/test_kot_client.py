@@ -13,6 +13,7 @@ import requests
 import responses
 import time_machine
 
+from connectors.clock import JST
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -26,7 +27,6 @@ from connectors.errors import (
     ThrottledError,
 )
 from connectors.kot import (
-    JST,
     KotClient,
     KotEmployee,
     KotPunch,

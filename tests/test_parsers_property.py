@@ -12,20 +12,19 @@ from __future__ import annotations
 import dataclasses
 import json
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 import pytest
 import responses
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from connectors.clock import JST
 from connectors.errors import ConnectorError
 from connectors.kot import KotClient, KotEmployee, KotPunch
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson, SlRecord
 from connectors.text import has_control
 from connectors.throttle import AdaptiveLimiter
 
-JST = ZoneInfo("Asia/Tokyo")
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 KOT_URL = "https://kot.invalid/v1.0"
 SL_URL = "https://link.invalid/"

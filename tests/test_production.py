@@ -27,7 +27,6 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -35,6 +34,7 @@ from cryptography.fernet import Fernet
 from django.db import connection
 from django.utils import timezone
 
+from connectors.clock import JST
 from integrations.models import ConnectSetting, SyncError, SyncRun, Tenant
 from portal import procfile
 from tests.fault_matrix_report import write_section
@@ -43,7 +43,6 @@ from tests.multi_tenant_sandbox import MultiTenantSandbox
 
 pytestmark = [pytest.mark.production, pytest.mark.cluster]
 
-JST = ZoneInfo("Asia/Tokyo")
 TENANTS = 200
 EMPLOYEES = 6  # per tenant; 4 of them with recognitions → 8 punches a tenant
 LATENCY = 0.15  # seconds the sandbox adds to every request

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from connectors.clock import JST
 from connectors.sandbox import start_sandbox
-from connectors.sandbox.data import JST
 
 ALL_FIELDS = (
     "hiredDate,birthDate,resignationDate,emailAddresses,lastNamePhonetics,firstNamePhonetics"

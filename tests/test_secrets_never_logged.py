@@ -13,8 +13,9 @@ from urllib.parse import quote
 
 import pytest
 
+from connectors.clock import JST
 from connectors.errors import ConnectorError
-from connectors.kot import JST, KotClient
+from connectors.kot import KotClient
 from connectors.senselink import PersonData, SenseLinkClient
 from tests.conftest import Recorder
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 import responses
 
+from connectors.clock import JST
 from connectors.errors import (
     ApiError,
     AuthenticationError,
@@ -23,7 +24,6 @@ from connectors.errors import (
     ServerError,
 )
 from connectors.senselink import (
-    JST,
     PersonData,
     SenseLinkClient,
     SlPerson,

@@ -9,9 +9,10 @@ from datetime import date, datetime, timedelta
 import pytest
 import responses
 
+from connectors.clock import JST
 from connectors.errors import ResponseFormatError
 from connectors.sandbox.data import finish_record
-from connectors.senselink import JST, SenseLinkClient
+from connectors.senselink import SenseLinkClient
 from tests.conftest import Recorder
 
 DAY = date(2026, 11, 24)

@@ -13,8 +13,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from connectors import transport
+from connectors.clock import JST
 from connectors.errors import NetworkError, RequestTimeout, ResponseFormatError
-from connectors.kot import JST, KotClient
+from connectors.kot import KotClient
 from connectors.sandbox.server import BOMB_INFLATED_MB, gzip_bomb
 from connectors.senselink import SenseLinkClient
 from tests.hostile_helpers import measure

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import random
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
-JST = timezone(timedelta(hours=9), "JST")
+from connectors.clock import JST
 
 DIVISIONS = [
     # KOT's default border; KotState.set_day_border gives a division another (e.g. "05:00").

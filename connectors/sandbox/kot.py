@@ -37,10 +37,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from connectors.clock import JST
+
 from . import data
 from .server import App, Request, Response, html_response
 
-JST = data.JST
 BASE = "/v1.0"
 BASE_FIELDS = (
     "key",

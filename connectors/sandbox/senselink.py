@@ -41,11 +41,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from connectors.clock import JST
+
 from . import data
 from .server import App, Request, Response
 from .subscription import Subscription
 
-JST = data.JST
 VERSION = "5.6.1"
 IP_NOT_ALLOWED = (10006, "ip not allowed")
 APP_KEY_UNKNOWN = (10004, "app key not exist")

@@ -31,7 +31,7 @@ from typing import Any
 
 import requests
 
-from .data import JST
+from connectors.clock import JST
 
 log = logging.getLogger(__name__)
 

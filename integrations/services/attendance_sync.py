@@ -18,8 +18,9 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from connectors.clock import JST
 from connectors.errors import ConnectorError
-from connectors.kot import JST, KotClient
+from connectors.kot import KotClient
 from connectors.senselink import SenseLinkClient
 
 from ..fields import fit

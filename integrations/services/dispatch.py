@@ -20,12 +20,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from connectors.clock import JST
+
 from .. import queue
 from ..kinds import KINDS
 from ..models import ConnectSetting, SyncRun, Tenant
 from . import heartbeats, realtime
 from .runs import end_run, reap, stale_runs
-from .schedules import JST, latest_slot, target_date_for
+from .schedules import latest_slot, target_date_for
 from .workday import WorkdayRules, borders_for_many, start_wait
 
 log = logging.getLogger(__name__)

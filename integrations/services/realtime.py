@@ -26,8 +26,8 @@ from datetime import date, datetime, time, timedelta
 
 from django.utils import timezone
 
+from connectors.clock import JST
 from connectors.errors import ConnectorError
-from connectors.kot import JST
 from connectors.record_feed import FeedCursor, read_new
 from connectors.senselink import SlRecord
 

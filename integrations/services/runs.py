@@ -20,7 +20,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from connectors.kot import JST
+from connectors.clock import JST
 
 from ..kinds import kind_of
 from ..models import SyncError, SyncRun, Tenant

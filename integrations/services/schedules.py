@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import calendar
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+
+from connectors.clock import JST
 
 from ..kinds import KINDS
 from ..models import ConnectSetting
-
-JST = ZoneInfo("Asia/Tokyo")
 
 
 def _at(day: date, hour: int) -> datetime:

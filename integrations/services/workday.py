@@ -18,8 +18,9 @@ from datetime import date, datetime, time, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from connectors.clock import JST
 from connectors.errors import ConnectorError
-from connectors.kot import JST, KotClient, KotDivisionInfo
+from connectors.kot import KotClient, KotDivisionInfo
 
 from ..kinds import KINDS
 from ..models import ConnectSetting, KotDivision, KotEmployeeDivision, Tenant

@@ -10,8 +10,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
+from connectors.clock import JST
 from connectors.sandbox import READINGS, start_sandbox
-from connectors.sandbox.data import JST
 from connectors.sandbox.faults import KINDS, SERVICES
 from connectors.sandbox.subscription import SHAPES
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from .models import SyncRun, Tenant
+from ..models import SyncRun, Tenant
 
 PROBLEM_STATUSES = (SyncRun.Status.FAILURE, SyncRun.Status.PARTIAL)
 
@@ -30,7 +30,7 @@ class LastResultFilter(admin.SimpleListFilter):
         statuses = {
             "failure": [SyncRun.Status.FAILURE],
             "problem": list(PROBLEM_STATUSES),
-        }.get(self.value())
+        }.get(self.value() or "")
         if statuses is None:
             return queryset
         return queryset.filter(

@@ -1,0 +1,291 @@
+"""The run admin (連携ログ): read-only audit rows, the rerun action and the creation guard's
+override button; its page of one day's failures is failed_runs.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import URLPattern, path, reverse
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
+
+from ..models import SyncError, SyncRun
+from ..services.reruns import rerun
+from ..services.runs import RunRefused, describe, request_run
+from .display import CappedCountPaginator, format_duration, jst, status_badge
+from .failed_runs import failed_runs_page
+from .filters import TenantFilter
+from .mixins import ReadOnlyAdminMixin, TriggersRunsMixin
+
+REASONS_SHOWN = 5
+
+
+def _first_few(texts: list[str]) -> str:
+    shown = " ".join(texts[:REASONS_SHOWN])
+    if len(texts) > REASONS_SHOWN:
+        shown += f" ほか{len(texts) - REASONS_SHOWN}件。"
+    return shown
+
+
+class SyncErrorInline(ReadOnlyAdminMixin, admin.TabularInline[SyncError, SyncRun]):
+    model = SyncError
+    readonly_fields = (
+        "employee_code",
+        "target_date",
+        "punch",
+        "severity",
+        "code",
+        "message",
+        "created_at",
+    )
+    fields = readonly_fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(SyncRun)
+class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncRun]):
+    list_display = [
+        "id",
+        "tenant_link",
+        "kind",
+        "trigger",
+        "target_date",
+        "status_badge",
+        "started",
+        "duration_display",
+        "counters",
+        "triggered_by_label",
+    ]
+    list_filter = [
+        "status",
+        "kind",
+        "trigger",
+        TenantFilter,
+        ("created_at", admin.DateFieldListFilter),
+        ("target_date", admin.DateFieldListFilter),
+    ]
+    search_fields = ["tenant__name", "tenant__slug"]
+    search_help_text = _("会社名・スラッグ、従業員コード(完全一致)、#連携ログ番号で検索できます。")
+    list_select_related = ["tenant"]
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 50
+    actions = ["rerun_failed_attendance"]
+    inlines = [SyncErrorInline]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "tenant",
+                    "kind",
+                    "trigger",
+                    "status_badge",
+                    "error_type",
+                    "message",
+                    "target_date",
+                    "rerun_of",
+                    "triggered_by",
+                    "triggered_by_label",
+                ]
+            },
+        ),
+        (
+            _("時刻"),
+            {
+                "fields": [
+                    "created_at",
+                    "started_at",
+                    "finished_at",
+                    "duration_display",
+                    "not_before",
+                    "attempt",
+                ]
+            },
+        ),
+        (
+            _("件数"),
+            {
+                "fields": [
+                    "created_count",
+                    "updated_count",
+                    "deleted_count",
+                    "skipped_count",
+                    "failed_count",
+                    "warning_count",
+                    "not_updated_count",
+                    "allow_mass_create",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["status_badge", "duration_display"]
+    change_form_template = "admin/integrations/syncrun/change_form.html"
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[SyncRun], search_term: str
+    ) -> tuple[QuerySet[SyncRun], bool]:
+        # Tenant name or slug, an employee code through the run's errors (Exists: one row per
+        # run however many of its errors match), or "#12" for a run id.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_error = SyncError.objects.filter(run=OuterRef("pk"), employee_code=term)
+        condition = (
+            Q(tenant__name__icontains=term) | Q(tenant__slug__icontains=term) | Q(Exists(by_error))
+        )
+        number = term.removeprefix("#")
+        # ASCII digits only ("²".isdigit() is true but int() refuses it), and within a bigint.
+        if number.isascii() and number.isdigit() and len(number) <= 18:
+            condition |= Q(pk=int(number))
+        return queryset.filter(condition), False
+
+    @admin.display(description=_("テナント"), ordering="tenant__name")
+    def tenant_link(self, obj: SyncRun) -> SafeString:
+        url = reverse("admin:integrations_tenant_change", args=[obj.tenant_id])
+        return format_html('<a href="{}">{}</a>', url, obj.tenant.name)
+
+    @admin.display(description=_("結果"), ordering="status")
+    def status_badge(self, obj: SyncRun) -> SafeString | None:
+        return status_badge(obj.status)
+
+    @admin.display(description=_("開始日時"), ordering="started_at")
+    def started(self, obj: SyncRun) -> str | None:
+        return jst(obj.started_at)
+
+    @admin.display(description=_("処理時間"))
+    def duration_display(self, obj: SyncRun) -> str | None:
+        return format_duration(obj.duration)
+
+    @admin.display(description=_("登録/更新/削除/スキップ/失敗"))
+    def counters(self, obj: SyncRun) -> str:
+        text = (
+            f"{obj.created_count}/{obj.updated_count}/{obj.deleted_count}/"
+            f"{obj.skipped_count}/{obj.failed_count}"
+        )
+        if obj.warning_count:
+            text += f" (警告{obj.warning_count})"
+        return text
+
+    @admin.action(description=_("失敗した勤怠連携を再実行"), permissions=["trigger"])
+    def rerun_failed_attendance(self, request: HttpRequest, queryset: QuerySet[SyncRun]) -> None:
+        registered: list[str] = []
+        skipped: list[str] = []
+        for run in queryset.select_related("tenant"):
+            try:
+                result = rerun(run=run, user=request.user)
+            except RunRefused as exc:
+                skipped.append(str(exc))
+                continue
+            registered.append(result.message)
+            if result.created:
+                self.log_change(request, run, f"{describe(result.run)} で再実行")
+        if registered:
+            shown = _first_few(registered)
+            self.message_user(request, f"再実行 {len(registered)}件: {shown}", messages.SUCCESS)
+        if skipped:
+            reasons = _first_few(skipped)
+            self.message_user(
+                request, f"{len(skipped)}件は再実行しませんでした。{reasons}", messages.WARNING
+            )
+
+    def get_urls(self) -> list[URLPattern]:
+        return [
+            path(  # 本日の失敗
+                "failed/",
+                self.admin_site.admin_view(self.failed_runs_view),
+                name="integrations_syncrun_failed",
+            ),
+            path(
+                "<path:object_id>/allow-mass-create/",
+                self.admin_site.admin_view(self.allow_mass_create_view),
+                name="integrations_syncrun_allow_mass_create",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- The creation guard's override (a button on a run the guard stopped) ---
+
+    @staticmethod
+    def stopped_by_creation_guard(run: SyncRun) -> bool:
+        return (
+            run.kind == SyncRun.Kind.EMPLOYEE
+            and run.status == SyncRun.Status.FAILURE
+            and run.errors.filter(code="creation_guard").exists()
+        )
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        run = self.get_object(request, unquote(object_id))
+        extra_context = {
+            **(extra_context or {}),
+            "can_allow_mass_create": bool(
+                run is not None
+                and self.has_trigger_permission(request)
+                and self.stopped_by_creation_guard(run)
+            ),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @method_decorator(require_POST)
+    def allow_mass_create_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """この実行のみ上限を超えて登録: a new employee run allowed past the creation guard once."""
+        if not (self.has_trigger_permission(request) and self.has_view_permission(request)):
+            raise PermissionDenied
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404
+        back = HttpResponseRedirect(
+            reverse(f"{self.admin_site.name}:integrations_syncrun_change", args=[run.pk])
+        )
+        if not self.stopped_by_creation_guard(run):
+            self.message_user(
+                request,
+                f"{describe(run)} は一括登録の上限で停止した社員情報連携ではありません。",
+                messages.ERROR,
+            )
+            return back
+        try:
+            result = request_run(
+                tenant=run.tenant,
+                kind=SyncRun.Kind.EMPLOYEE,
+                trigger=SyncRun.Trigger.MANUAL,
+                user=request.user,
+                allow_mass_create=True,
+            )
+        except RunRefused as exc:
+            self.message_user(request, str(exc), messages.ERROR)
+            return back
+        self.log_change(
+            request, run, f"{describe(result.run)} を一括登録の上限を超えて登録できるよう実行"
+        )
+        run_url = reverse(
+            f"{self.admin_site.name}:integrations_syncrun_change", args=[result.run.pk]
+        )
+        self.message_user(
+            request,
+            format_html(
+                '<a href="{}">{}</a> この実行に限り、一括登録の上限を超えて登録します。',
+                run_url,
+                result.message,
+            ),
+            messages.SUCCESS if result.created else messages.WARNING,
+        )
+        return HttpResponseRedirect(run_url)
+
+    def failed_runs_view(self, request: HttpRequest) -> HttpResponse:
+        return failed_runs_page(self, request)
