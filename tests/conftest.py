@@ -102,3 +102,30 @@ def world(db, noon, sandbox, settings):
     w.acme_user = make_tenant_user(w.acme, "acme-hr")
     w.globex_user = make_tenant_user(w.globex, "globex-hr")
     return w
+
+
+@pytest.fixture
+def rt(world, settings):
+    """acme with real-time on (5 minutes, daily run at 03:00 in clock_in_out mode); KOT knows
+    0042 and 0043; SenseLink's day starts empty; the fake KOT follows the travelled clock."""
+    from integrations.models import ConnectSetting
+    from tests import sync_world
+
+    settings.READ_TIMEOUT_SECONDS = 0.5
+    sync_world.small_kot(
+        world.sandbox,
+        {"code": "0042", "last_name": "山田", "first_name": "太郎"},
+        {"code": "0043", "last_name": "佐藤", "first_name": "花子"},
+    )
+    sync_world.only_records(world.sandbox, sync_world.DAY)
+    world.sandbox.clock.clear()
+    world.setting = sync_world.configure(
+        world.acme,
+        realtime_clock_in=True,
+        attendance_mode="clock_in_out",
+        attendance_trigger="scheduled",
+        attendance_hour=3,
+    )
+    # The settings date from before the day (a changed setting takes effect from its next slot).
+    ConnectSetting.objects.filter(pk=world.setting.pk).update(updated_at=sync_world.at(0, 0))
+    return world

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+import time_machine
+
 from integrations.models import ConnectSetting, SyncRun
+from integrations.services import realtime
 from integrations.services.execution import execute_run
 from integrations.services.runs import request_run
 from tests.conftest import JST
@@ -56,3 +59,16 @@ def punches(sandbox, code: str, day: date = DAY) -> list[tuple[str, str]]:
     """KOT's punches for an employee code as (code "1"/"2", time) pairs, as stored."""
     key = sandbox.kot.employee_by_code(code)["key"]
     return sorted((p["code"], p["time"]) for p in sandbox.kot.punches_for(key, day))
+
+
+def poll_at(world, when: datetime) -> realtime.PollReport:
+    with time_machine.travel(when, tick=False):
+        return realtime.poll(setting_id=world.setting.pk)
+
+
+def recognise(world, code: str, when: datetime) -> None:
+    world.sandbox.senselink.add_record(when=when, job_number=code)
+
+
+def realtime_run(world, day: date = DAY) -> SyncRun:
+    return SyncRun.objects.get(tenant=world.acme, trigger="realtime", target_date=day)

@@ -16,12 +16,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from integrations.services import realtime
-from tests import test_realtime_clock_in as clock_in
 from tests.conftest import JST
-from tests.sync_world import punches, small_kot
-from tests.test_realtime_clock_in import DAY, at, poll_at, recognise
-
-rt = clock_in.rt  # the real-time world: acme polling every 5 minutes, a pinned clock
+from tests.sync_world import DAY, at, poll_at, punches, recognise, small_kot
 
 pytestmark = pytest.mark.django_db
 

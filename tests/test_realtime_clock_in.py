@@ -14,7 +14,14 @@ from integrations.services.dispatch import dispatch
 from integrations.services.execution import execute_run
 from integrations.services.runs import request_run
 from tests.conftest import JST
-from tests.sync_world import configure, only_records, punches, small_kot
+from tests.sync_world import (
+    DAY,
+    at,
+    poll_at,
+    punches,
+    realtime_run,
+    recognise,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -61,54 +68,12 @@ def _reliability_section():
     write_section("realtime-poll", "\n".join(lines))
 
 
-DAY = date(2026, 11, 24)
 KOT_READS = ("GET /employees", "GET /daily-workings/timerecord")
-
-
-def at(hour: int, minute: int = 0, second: int = 0, day: date = DAY) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=JST)
-
-
-@pytest.fixture
-def rt(world, settings):
-    """acme with real-time on (5 minutes, daily run at 03:00 in clock_in_out mode); KOT knows
-    0042 and 0043; SenseLink's day starts empty; the fake KOT follows the travelled clock."""
-    settings.READ_TIMEOUT_SECONDS = 0.5
-    small_kot(
-        world.sandbox,
-        {"code": "0042", "last_name": "山田", "first_name": "太郎"},
-        {"code": "0043", "last_name": "佐藤", "first_name": "花子"},
-    )
-    only_records(world.sandbox, DAY)
-    world.sandbox.clock.clear()
-    world.setting = configure(
-        world.acme,
-        realtime_clock_in=True,
-        attendance_mode="clock_in_out",
-        attendance_trigger="scheduled",
-        attendance_hour=3,
-    )
-    # The settings date from before the day (a changed setting takes effect from its next slot).
-    ConnectSetting.objects.filter(pk=world.setting.pk).update(updated_at=at(0, 0))
-    return world
-
-
-def poll_at(world, when: datetime) -> realtime.PollReport:
-    with time_machine.travel(when, tick=False):
-        return realtime.poll(setting_id=world.setting.pk)
-
-
-def recognise(world, code: str, when: datetime) -> None:
-    world.sandbox.senselink.add_record(when=when, job_number=code)
 
 
 def kot_reads(world) -> int:
     counts = world.sandbox.request_counts()
     return sum(counts[name] for name in KOT_READS)
-
-
-def realtime_run(world, day: date = DAY) -> SyncRun:
-    return SyncRun.objects.get(tenant=world.acme, trigger="realtime", target_date=day)
 
 
 def test_a_recognition_at_0845_becomes_a_clock_in_within_one_interval_with_no_kot_read(rt):

@@ -19,8 +19,18 @@ from connectors.throttle import AdaptiveLimiter
 from integrations.fields import fit
 from integrations.models import PunchLedger, RealtimeState, SyncError, SyncRun
 from integrations.services.punches import invalid_job_number_message
-from tests.sync_world import DAY, at, configure, only_records, punches, run_now, small_kot
-from tests.test_realtime_clock_in import poll_at, realtime_run, recognise, rt  # noqa: F401
+from tests.sync_world import (
+    DAY,
+    at,
+    configure,
+    only_records,
+    poll_at,
+    punches,
+    realtime_run,
+    recognise,
+    run_now,
+    small_kot,
+)
 
 pytestmark = pytest.mark.django_db
 

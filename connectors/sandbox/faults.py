@@ -1,7 +1,7 @@
 """Fault switches shared by the fake KOT and SenseLink servers.
 
 A test arms a fault with ``faults.add("kot", "throttle", path="timerecord")``; the next matching
-request gets the fault instead of (or, for ``wrong_type`` and ``timeout_after_store``, on top of)
+request gets the fault instead of (or, for ``wrong_type`` and the ``*_after_store`` kinds, on top of)
 its normal answer. What each kind does is described in ``KINDS``.
 """
 
@@ -21,6 +21,8 @@ KINDS = {
     "reset": "the connection is closed (RST) without an answer; not processed",
     "timeout": "the answer is held for `delay` seconds, then a 504 page; not processed",
     "timeout_after_store": "processed fully, then the answer is held for `delay` seconds",
+    "gateway_after_store": "processed fully, then a gateway's 502 HTML page instead of the answer",
+    "reset_after_store": "processed fully, then the connection is closed without an answer",
     "signature": "SenseLink: the bad-signature envelope; KOT: 403/100; not processed",
     # Hostile upstreams (issue 13): what a broken or malicious server can answer.
     "deep_nesting": "200 with JSON nested 200,000 deep ([[[[…]]]]); not processed",

@@ -279,7 +279,14 @@ class _Handler(BaseHTTPRequestHandler):
             return html_response(504, "Gateway Time-out")
         if kind == "http500_html":
             return html_response(500, "Internal Server Error")
-        passing = (None, "wrong_type", "timeout_after_store", "page_ignored_shuffled")
+        passing = (
+            None,
+            "wrong_type",
+            "timeout_after_store",
+            "gateway_after_store",
+            "reset_after_store",
+            "page_ignored_shuffled",
+        )
         if kind not in passing and kind not in HOSTILE_KINDS:
             return app.fault_response(kind, request)
         if matched is None:
@@ -290,6 +297,10 @@ class _Handler(BaseHTTPRequestHandler):
             response = app.reshape(route.template, response)
         if kind == "timeout_after_store" and fault is not None:
             runtime.stopping.wait(fault.delay)
+        if kind == "gateway_after_store":
+            return html_response(502, "Bad Gateway")
+        if kind == "reset_after_store":
+            return None
         if kind == "page_ignored_shuffled" and response.payload is not None:
             response = shuffle_page(response, self.server.shuffler)
         if kind in ("slow_body", "slow_headers") and fault is not None:
