@@ -13,9 +13,10 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from django.utils import timezone
 
 from integrations.models import PunchLedger, SyncRun
-from integrations.services import attendance_sync, ledger
+from integrations.services import attendance_sync, ledger, realtime
 from integrations.services.clients import kot_client, senselink_client
 from integrations.services.execution import execute_run
 from integrations.services.runs import Lease, RunTaken, claim_run, request_run
@@ -193,3 +194,23 @@ def test_a_lost_answer_to_the_run_is_never_resent_by_it(rt):
         again = execute_run(run_id=request.run.pk)
     assert (again.status, again.created_count) == ("success", 1)
     assert punches(rt.sandbox, "0042") == [("1", "2026-11-24T08:45:00+09:00")]
+
+
+def test_a_flood_of_wakes_costs_one_poll_per_spacing(rt, settings, monkeypatch):
+    """Someone who knows the push URL sends a flood: wakes are coalesced (one queued poll), and
+    a queued poll starts no sooner than REALTIME_MIN_POLL_SPACING_SECONDS after the last one."""
+    from integrations.services import poll_state
+
+    settings.REALTIME_MIN_POLL_SPACING_SECONDS = 2.0
+    waits: list[float] = []
+    monkeypatch.setattr(realtime.monotonic_time, "sleep", waits.append)
+    with time_machine.travel(at(11, 0), tick=False):
+        queued = [poll_state.wake(rt.setting.pk) for _ in range(50)]
+        assert queued.count(True) == 1  # coalesced: one queued poll for fifty pushes
+        realtime.poll(setting_id=rt.setting.pk, spaced=True)
+    assert waits == []  # the first poll of a while starts at once
+    with time_machine.travel(at(11, 0, 1), tick=False):
+        assert poll_state.wake(rt.setting.pk) is True
+        assert poll_state.wait_before_claim(rt.setting.pk, timezone.now()) == 1.0
+        realtime.poll(setting_id=rt.setting.pk, spaced=True)
+    assert waits == [1.0]  # the next one waits out the spacing (bounded by it)

@@ -20,6 +20,7 @@ class PunchLedgerAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[PunchLedger]):
         "punch",
         "state",
         "punch_time",
+        "owner",
         "sent_at",
         "settled_at",
         "run",
