@@ -814,7 +814,7 @@ class PunchLedger(models.Model):
     state = models.CharField(_("状態"), max_length=10, choices=State.choices)
     punch_time = models.DateTimeField(_("打刻時刻"))
     # Who holds the row while it is sending: "poll:<setting>:<token>" or "run:<id>:<attempt>".
-    # Another writer takes it only once that owner lost its lease (runs.fence), never by age.
+    # Another writer takes it only once that owner lost its lease (leases.fence), never by age.
     owner = models.CharField(_("送信者"), max_length=64, editable=False)
     run = models.ForeignKey(
         SyncRun,

@@ -21,8 +21,8 @@ from integrations.services.attendance_sync import sync_attendance
 from integrations.services.clients import connect_setting, kot_client, senselink_client
 from integrations.services.dispatch import dispatch, reap_dead_runs
 from integrations.services.execution import execute_run
+from integrations.services.leases import Lease
 from integrations.services.runs import (
-    Lease,
     Outcome,
     RunTaken,
     claim_run,

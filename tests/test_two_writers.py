@@ -19,7 +19,8 @@ from integrations.models import PunchLedger, SyncRun
 from integrations.services import attendance_sync, ledger, realtime
 from integrations.services.clients import kot_client, senselink_client
 from integrations.services.execution import execute_run
-from integrations.services.runs import Lease, RunTaken, claim_run, request_run
+from integrations.services.leases import Lease
+from integrations.services.runs import RunTaken, claim_run, request_run
 from tests.sync_world import DAY, at, poll_at, punches, recognise
 
 pytestmark = pytest.mark.django_db

@@ -26,6 +26,7 @@ from connectors.senselink import SenseLinkClient
 from ..fields import fit
 from ..models import ConnectSetting, SyncError, SyncRun
 from . import ledger, punches
+from .leases import run_holder
 from .ledger import Key, Seen
 from .punches import (
     PUNCH_NAMES,
@@ -35,7 +36,7 @@ from .punches import (
     already_punched_message,
     invalid_job_number_message,
 )
-from .runs import Outcome, SyncAborted, run_holder
+from .runs import Outcome, SyncAborted
 from .workday import DayNotEnded, WorkdayRules, current_rules, remember_members
 
 log = logging.getLogger(__name__)

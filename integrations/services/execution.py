@@ -5,7 +5,7 @@ won't help, the customer must fix something. A transient error (timeout, 5xx, th
 the run back to ``waiting`` with a backoff, a bounded number of times. KOT's forbidden window
 puts it to ``waiting`` until the window ends; that never fails a run.
 
-Every write is fenced by the run's Lease (services/runs.py): a worker whose run was resumed
+Every write is fenced by the run's Lease (services/leases.py): a worker whose run was resumed
 elsewhere stops before its next write and records nothing (``RunTaken``); a worker whose
 cluster is stopping (SIGTERM) hands its run back to the queue (``WorkerStopping``), and the
 run resumes on another worker — the engines read KOT and SenseLink first, so nothing is
@@ -25,8 +25,8 @@ from ..kinds import kind_of
 from ..models import SyncRun
 from ..queue import stopping
 from .clients import connect_setting, kot_client, senselink_client
+from .leases import Lease
 from .runs import (
-    Lease,
     RunTaken,
     SyncAborted,
     WorkerStopping,

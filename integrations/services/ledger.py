@@ -10,7 +10,7 @@ writers never both hold a row:
 * **stamp**: ``sent_at`` = the moment of the POST, only while the owner still holds the row;
 * **finish** / **release**: the POST's answer, only while the owner still holds the row;
 * **settle**: a KOT read decided an ``unknown`` (or ``failed``) row, again on its version;
-* **orphans**: ``sending`` rows whose owner lost its lease (``runs.fence``) — never by
+* **orphans**: ``sending`` rows whose owner lost its lease (``leases.fence``) — never by
   age — become ``unknown`` (their POST may have left) or are released (never sent).
 
 Queries per call do not grow with the number of punches (bulk inserts, chunked key filters).
@@ -26,7 +26,7 @@ from datetime import date, datetime
 from django.db.models import F, Q
 
 from ..models import PunchLedger, SyncError
-from .runs import fence
+from .leases import fence
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def unknown(*, tenant_id: int, since: date, punch: str | None = None) -> dict[Ke
 
 
 def take_orphans(*, tenant_id: int, now: datetime) -> int:
-    """``sending`` rows whose owner lost its lease for good (``runs.fence``: the reaper's test,
+    """``sending`` rows whose owner lost its lease for good (``leases.fence``: the reaper's test,
     never the row's age; the owner is fenced first, so it cannot send them any more): those
     whose POST was stamped become ``unknown``; those never sent are released."""
     sending = PunchLedger.objects.filter(tenant_id=tenant_id, state=State.SENDING)

@@ -25,7 +25,8 @@ from django.utils import timezone
 
 from .. import queue
 from ..models import ConnectSetting, RealtimeState, Tenant
-from .runs import Holder, lease_seconds, poll_holder
+from .leases import Holder, poll_holder
+from .runs import lease_seconds
 
 # The dispatcher ticks every minute: a poll is due this much before its interval is over, so
 # the tick that follows the interval's end never waits a whole extra minute.

@@ -33,7 +33,7 @@ from connectors.senselink import SlRecord
 
 from ..fields import fit
 from ..models import ConnectSetting, RealtimeState, SyncError, SyncRun
-from . import ledger, poll_state, punches, push, runs
+from . import leases, ledger, poll_state, punches, push, runs
 from .clients import kot_client, senselink_client
 from .punches import Answer, already_punched_message, invalid_job_number_message
 from .windows import window_end
@@ -174,7 +174,7 @@ class _PollWork:
         self.state = claim.state
         self.now = now
         self.report = report
-        self.lease = runs.Lease(claim.holder)
+        self.lease = leases.Lease(claim.holder)
         self.writer = punches.Writer(
             tenant_id=self.tenant.pk,
             owner=self.lease.owner,
