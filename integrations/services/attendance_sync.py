@@ -140,9 +140,36 @@ def plan_attendance(
     to its sender).
     """
     plan = AttendancePlan(target_date=target_date, seen=dict(seen or {}))
-    rules = rules or WorkdayRules()
-    # KOT's employee list is read side by side with SenseLink's record pages (each API still
-    # sees one request at a time), from the first employee record on.
+    read = _read_recognitions(kot, senselink, plan, only, beat, rules or WorkdayRules())
+    if read is None:
+        return plan
+    by_border, employees, rules = read
+    spans = {}
+    for number in {number for spans in by_border.values() for number in spans}:
+        span = by_border[rules.border_for(number)].get(number)
+        if span is not None:  # none of their recognitions falls in their own working day
+            spans[number] = span
+    plan.employees_seen = len(spans)
+    beat()
+    wanted = _wanted(plan, spans, {e.code: e.key for e in employees}, mode, only)
+    if wanted:
+        _decide(kot, plan, wanted)
+        beat()
+    return plan
+
+
+def _read_recognitions(
+    kot: KotClient,
+    senselink: SenseLinkClient,
+    plan: AttendancePlan,
+    only: set[tuple[str, str]] | None,
+    beat: Callable[[], None],
+    rules: WorkdayRules,
+) -> tuple[dict, list, WorkdayRules] | None:
+    """The day's first and last recognitions per border and number, and KOT's employees (read
+    side by side with SenseLink's pages, each API one request at a time, from the first
+    employee record on); None for a day without records. Refused numbers become problems."""
+    target_date = plan.target_date
     with ThreadPoolExecutor(max_workers=1) as pool:
         kot_answer: list[Future] = []
 
@@ -159,15 +186,10 @@ def plan_attendance(
         for shown in sorted(invalid):
             if only is None or {(shown, CLOCK_IN), (shown, CLOCK_OUT)} & only:
                 plan.problems.append(
-                    Problem(
-                        employee_code=shown,
-                        punch="",
-                        code="invalid_job_number",
-                        message=invalid_job_number_message(shown),
-                    )
+                    Problem(shown, "", "invalid_job_number", invalid_job_number_message(shown))
                 )
         if not kot_answer:
-            return plan
+            return None
         employees = kot_answer[0].result()
     if not employees:
         # Like the employee sync: an empty KOT answer is a token/permission problem, not N
@@ -181,17 +203,18 @@ def plan_attendance(
     # employee sync reports it; here it simply matches no number.
     employees = [e for e in employees if not e.problem]
     plan.members = {e.code: e.division_code for e in employees if e.division_code}
-    rules = replace(rules, members=plan.members)
-    numbers = {number for spans in by_border.values() for number in spans}
-    spans = {}
-    for number in numbers:
-        span = by_border[rules.border_for(number)].get(number)
-        if span is not None:  # none of their recognitions falls in their own working day
-            spans[number] = span
-    plan.employees_seen = len(spans)
-    keys = {e.code: e.key for e in employees}
-    beat()
+    return by_border, employees, replace(rules, members=plan.members)
 
+
+def _wanted(
+    plan: AttendancePlan,
+    spans: dict[str, tuple[datetime, datetime]],
+    keys: dict[str, str],
+    mode: str,
+    only: set[tuple[str, str]] | None,
+) -> list[Punch]:
+    """The punches the recognitions ask for (clock-in, and clock-out in clock_in_out mode when
+    later); an unknown number is a problem instead."""
     wanted: list[Punch] = []
     for number in sorted(spans):
         first, last = spans[number]
@@ -213,15 +236,17 @@ def plan_attendance(
                 )
             )
             continue
-        wanted.extend(Punch(number, key, target_date, c, t) for c, t in candidates)
-    if not wanted:
-        return plan
+        wanted.extend(Punch(number, key, plan.target_date, c, t) for c, t in candidates)
+    return wanted
 
+
+def _decide(kot: KotClient, plan: AttendancePlan, wanted: list[Punch]) -> None:
+    """Read the day's punches KOT holds (after the ledger was seen) and decide each punch."""
+    target_date = plan.target_date
     read = kot.list_punches(
         start=target_date, end=target_date, employee_keys=sorted({p.employee_key for p in wanted})
     )
     held = punches.held_by_kind([p for p in read if p.date == target_date])
-    beat()
     for punch in wanted:
         row = plan.seen.get(punch.key)
         same_kind = held.get((punch.employee_key, target_date, ledger.CODE_OF_PUNCH[punch.punch]))
@@ -245,7 +270,6 @@ def plan_attendance(
             )
         else:
             plan.to_post.append(replace(punch, time=when))
-    return plan
 
 
 def post_punches(

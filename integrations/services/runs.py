@@ -58,6 +58,25 @@ def describe(run: SyncRun) -> str:
     return text
 
 
+def _join(existing: SyncRun, *, allow_mass_create: bool, notices: list[str]) -> RunRequest:
+    """The same work is already queued or running: join it (and give it support's override of
+    the creation guard, while it has not started)."""
+    message = f"{describe(existing)} は既に{existing.get_status_display()}です。"
+    if not allow_mass_create:
+        message += "新しい実行は登録せず、その結果をお待ちください。"
+        return RunRequest(run=existing, created=False, message=message, notices=notices)
+    granted = SyncRun.objects.filter(
+        pk=existing.pk, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING]
+    ).update(allow_mass_create=True)
+    existing.refresh_from_db()
+    message += (
+        "この実行で一括登録の上限を超えて登録できるようにしました。"
+        if granted
+        else "実行中のため上限の解除は反映できません。終了後にもう一度操作してください。"
+    )
+    return RunRequest(run=existing, created=False, message=message, notices=notices)
+
+
 def request_run(
     *,
     tenant: Tenant,
@@ -99,30 +118,8 @@ def request_run(
         )
     if slot is None:
         existing = _active_duplicate(tenant=tenant, kind=kind, target_date=target_date)
-        if existing is not None and allow_mass_create:
-            granted = SyncRun.objects.filter(
-                pk=existing.pk, status__in=[SyncRun.Status.QUEUED, SyncRun.Status.WAITING]
-            ).update(allow_mass_create=True)
-            existing.refresh_from_db()
-            return RunRequest(
-                run=existing,
-                created=False,
-                message=f"{describe(existing)} は既に{existing.get_status_display()}です。"
-                + (
-                    "この実行で一括登録の上限を超えて登録できるようにしました。"
-                    if granted
-                    else "実行中のため上限の解除は反映できません。終了後にもう一度操作してください。"
-                ),
-                notices=notices,
-            )
         if existing is not None:
-            return RunRequest(
-                run=existing,
-                created=False,
-                message=f"{describe(existing)} は既に{existing.get_status_display()}です。"
-                "新しい実行は登録せず、その結果をお待ちください。",
-                notices=notices,
-            )
+            return _join(existing, allow_mass_create=allow_mass_create, notices=notices)
 
     now = timezone.now()
     # Inside a KOT window, or before its working day ended, the run waits (and says until when).
