@@ -15,7 +15,6 @@ tenant's 変更履歴 page and the admin filter on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from auditlog.models import LogEntry
@@ -67,26 +66,30 @@ def register() -> None:
             continue
         auditlog.register(
             model,
+            # The model's own columns only (a creation would otherwise list reverse relations).
+            include_fields=[
+                field.name
+                for field in model._meta.concrete_fields
+                if not field.primary_key and field.name not in excluded
+            ],
             exclude_fields=list(excluded),
             mask_fields=secret_fields(model),
             mask_callable=MASK_CALLABLE,
         )
 
 
-def record_update(instance: models.Model, fields: Iterable[str], old: dict | None = None) -> None:
-    """An audit row for a change written with ``QuerySet.update`` (no signal fires for it).
-
-    ``old`` gives the previous values of non-secret fields; secrets are masked like any save.
-    """
+def record_update(instance: models.Model, changes: dict[str, tuple[object, object]]) -> None:
+    """An audit row for a change written with ``QuerySet.update`` (no signal fires for it):
+    ``changes`` maps a field to its (old, new) values; a secret's are masked like any save."""
     masked = set(secret_fields(type(instance)))
-    changes = {}
-    for name in fields:
-        if name in masked:
-            changes[name] = [MASK, MASK]
-        else:
-            before = (old or {}).get(name)
-            changes[name] = [str(before), str(getattr(instance, name))]
-    LogEntry.objects.log_create(instance, action=LogEntry.Action.UPDATE, changes=changes)
+    LogEntry.objects.log_create(
+        instance,
+        action=LogEntry.Action.UPDATE,
+        changes={
+            name: [MASK, MASK] if name in masked else [str(old), str(new)]
+            for name, (old, new) in changes.items()
+        },
+    )
 
 
 def entries_for_tenant(tenant_id: int) -> QuerySet[LogEntry]:
@@ -111,6 +114,8 @@ def describe_changes(entry: LogEntry) -> list[Change]:
     lines = []
     for name, values in (entry.changes_dict or {}).items():
         field = _field(model, name)
+        if field is not None and not field.concrete:
+            continue
         label = str(field.verbose_name) if field is not None else name
         if name in masked or field is None:
             lines.append(Change(label, _("「変更」")))

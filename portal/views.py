@@ -308,18 +308,11 @@ def _request_run(request: HttpRequest, data: dict) -> HttpResponse:
 # --- CSV (連携ログ, エラー詳細) and 変更履歴 -------------------------------------------------
 
 
-def _csv_response(lines, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 @require_GET
 @tenant_page
 def runs_csv(request: HttpRequest) -> StreamingHttpResponse:
     """連携ログ as CSV: every run of the tenant, streamed."""
-    return _csv_response(
+    return exports.csv_response(
         exports.runs_csv(tenant_id=request.tenant.pk),
         exports.runs_filename(request.tenant.slug, timezone.localdate()),
     )
@@ -330,7 +323,7 @@ def runs_csv(request: HttpRequest) -> StreamingHttpResponse:
 def run_errors_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
     """エラー詳細 of one of the tenant's runs as CSV; another tenant's run is 404."""
     run = get_object_or_404(SyncRun, pk=run_id, tenant=request.tenant)
-    return _csv_response(exports.errors_csv(run=run), exports.errors_filename(run))
+    return exports.csv_response(exports.errors_csv(run=run), exports.errors_filename(run))
 
 
 @require_GET

@@ -35,6 +35,7 @@ from connectors.senselink import (
     UpdateUnsupported,
 )
 
+from .. import audit
 from ..fields import fit
 from ..models import ConnectSetting, SyncRun
 from ..validators import parse_person_group_ids
@@ -578,6 +579,7 @@ def _switch_updates_off(setting: ConnectSetting | None) -> None:
     )
     if switched:
         log.warning("update_persons switched off for connect setting %s", setting.pk)
+        audit.record_update(setting, {"update_persons": (True, False)})
 
 
 def _witnesses(update: PersonUpdate) -> set[str]:

@@ -13,6 +13,7 @@ import csv
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 
+from django.http import StreamingHttpResponse
 from django.utils.translation import gettext as _
 
 from connectors.clock import JST
@@ -190,3 +191,11 @@ def runs_filename(slug: str, today: date) -> str:
 
 def errors_filename(run: SyncRun) -> str:
     return f"error-detail-{run.pk}.csv"
+
+
+def csv_response(lines: Iterator[bytes], filename: str) -> StreamingHttpResponse:
+    """A download streamed from ``lines`` (never held in memory whole)."""
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

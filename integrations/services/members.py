@@ -12,6 +12,8 @@ a password is set.
 
 from __future__ import annotations
 
+import logging
+import smtplib
 from datetime import datetime
 
 from django.conf import settings
@@ -30,6 +32,7 @@ from django.utils.translation import gettext as _
 from ..models import Tenant, TenantMembership
 
 Role = TenantMembership.Role
+log = logging.getLogger(__name__)
 
 
 class MemberRefused(Exception):
@@ -119,7 +122,8 @@ def invite_member(*, tenant: Tenant, email: str, role: str) -> TenantMembership:
         user.set_unusable_password()
         user.save()
         membership = TenantMembership.objects.create(user=user, tenant=tenant, role=role)
-        transaction.on_commit(lambda: send_invitation(membership=membership))
+    # Saved first: if the mail cannot go out now, the invitation can be sent again.
+    send_invitation(membership=membership)
     return membership
 
 
@@ -158,5 +162,11 @@ def send_invitation(*, membership: TenantMembership, now: datetime | None = None
     }
     subject = render_to_string("portal/mail/invite_subject.txt", context).strip()
     body = render_to_string("portal/mail/invite.txt", context)
-    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    try:
+        send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [user.email])
+    except (OSError, smtplib.SMTPException) as exc:
+        log.warning("invitation mail to member %s failed: %s", membership.pk, type(exc).__name__)
+        raise MemberRefused(
+            _("招待メールを送信できませんでした。しばらくしてから招待メールを再送してください。")
+        ) from None
     TenantMembership.objects.filter(pk=membership.pk).update(invited_at=now or timezone.now())
