@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from connectors import throttle
 from connectors.clock import JST
 
-pytest_plugins = ["connectors.sandbox.pytest_plugin"]
+pytest_plugins = ["connectors.sandbox.pytest_plugin", "tests.accounts_world"]
 
 PASSWORD = "correct-horse-battery-staple-9"
 # Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden

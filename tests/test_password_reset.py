@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from integrations.models import TenantMembership
-from tests.accounts_world import link_in, team  # noqa: F401
+from tests.accounts_world import link_in
 from tests.conftest import PASSWORD
 
 NEW_PASSWORD = "a-brand-new-passphrase-42"
