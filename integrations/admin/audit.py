@@ -28,15 +28,15 @@ if admin.site.is_registered(LogEntry):
 
 @admin.register(LogEntry)
 class AuditEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin[LogEntry]):
-    list_display = ["at", "who", "what", "action_label", "changes_text"]
-    list_filter = [AuditTenantFilter, "action", "content_type"]
+    list_display = ["at", "who", "what", "action_label", "change_lines"]
+    list_filter = [AuditTenantFilter, "action", ("content_type", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["object_repr", "actor__username"]
     search_help_text = _("対象(会社名・利用者名)または変更者のユーザー名で検索できます。")
     list_select_related = ["actor", "actor__membership", "content_type"]
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
-    fields = ["at", "who", "what", "action_label", "changes_text", "remote_addr"]
+    fields = ["at", "who", "what", "action_label", "change_lines", "remote_addr"]
     readonly_fields = fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[LogEntry]:
@@ -59,7 +59,7 @@ class AuditEntryAdmin(AppendOnlyAdminMixin, admin.ModelAdmin[LogEntry]):
         return audit.action_label(obj)
 
     @admin.display(description=_("変更内容"))
-    def changes_text(self, obj: LogEntry) -> SafeString:
+    def change_lines(self, obj: LogEntry) -> SafeString:
         return format_html_join(
             "",
             "<div><strong>{}</strong>: {}</div>",
