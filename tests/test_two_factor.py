@@ -105,6 +105,7 @@ def test_a_recovery_code_logs_in_once(team, required):
 def test_staff_without_the_second_factor_reach_no_admin_page(team, required):
     """Every admin URL, object ids filled in: each sends the session to enrolment or the
     code page, never shows admin content."""
+
     class Ids:  # the objects whose admin pages are walked (the walk's helper fills ids)
         objects = {
             "tenant": team.acme.pk,
