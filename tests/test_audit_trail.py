@@ -171,3 +171,11 @@ def test_every_secret_looking_field_of_an_audited_model_is_masked_or_untracked()
     assert {"app_secret", "push_token", "app_key"} <= set(
         auditlog.get_model_fields(ConnectSetting)["mask_fields"]
     )
+
+
+def test_the_history_page_is_one_click_away_in_english(changed):
+    Tenant.objects.filter(pk=changed.acme.pk).update(subscription_status="active")
+    client = logged_in(changed.alice)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("portal:history")).content.decode()
+    assert "Change history" in page and "&quot;changed&quot;" in page
