@@ -57,6 +57,10 @@ class TenantMembershipAdmin(admin.ModelAdmin[TenantMembership]):
     raw_id_fields = ["user"]
     change_form_template = "admin/integrations/tenantmembership/change_form.html"
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # A member never moves to another tenant (nor becomes another user): invite anew.
+        return ["user", "tenant"] if obj is not None else []
+
     @admin.display(description=_("状態"))
     def state(self, obj: TenantMembership) -> str:
         if not obj.is_active:
