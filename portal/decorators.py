@@ -15,14 +15,6 @@ from django.utils.translation import gettext as _
 from integrations.models import TenantMembership, TermsConsent
 
 
-def tenant_of(user) -> TenantMembership | None:
-    """The user's active membership (with its tenant), or None for support staff, deactivated
-    members and other accounts."""
-    return (
-        TenantMembership.objects.select_related("tenant").filter(user=user, is_active=True).first()
-    )
-
-
 def has_accepted_terms(user) -> bool:
     return TermsConsent.objects.filter(user=user, version=settings.TERMS_VERSION).exists()
 
