@@ -38,10 +38,12 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import devices_for_user, user_has_device
 from django_otp import login as otp_login
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
-from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice, default_key
 
 SESSION_KEY = "portal_has_2fa_device"
+PENDING_KEY_SESSION_KEY = "portal_totp_pending_key"
 RECOVERY_CODES = 10
 TOTP_NAME = "認証アプリ"
 STATIC_NAME = "リカバリーコード"
@@ -254,20 +256,22 @@ def setup(request: HttpRequest) -> HttpResponse:
                 "disable_form": PasswordConfirmForm(auto_id="disable_%s"),
             },
         )
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    if device is None:
-        device = TOTPDevice.objects.create(user=user, name=TOTP_NAME, confirmed=False)
+    # The new key waits in the session (nothing is written on GET) until a code proves the app
+    # holds it; then the device is saved, confirmed.
+    key = request.session.get(PENDING_KEY_SESSION_KEY)
+    if not key:
+        key = request.session[PENDING_KEY_SESSION_KEY] = default_key()
+    device = TOTPDevice(user=user, name=TOTP_NAME, key=key, confirmed=True)
     form = CodeForm(request.POST if request.method == "POST" else None)
     if request.method == "POST" and form.is_valid():
+        totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
         token = form.cleaned_data["otp_token"]
-        with transaction.atomic():
-            device = TOTPDevice.objects.select_for_update().get(pk=device.pk)
-            accepted = device.verify_token(token)
-            if accepted:
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
+        if TOTP_SHAPE.match(token) and totp.verify(int(token), device.tolerance):
+            device.last_t = totp.t()
+            with transaction.atomic():
+                device.save()
                 codes = _new_recovery_codes(user)
-        if accepted:
+            del request.session[PENDING_KEY_SESSION_KEY]
             _signed_in(request, device)
             messages.success(request, _("二段階認証を有効にしました。"))
             return _codes_page(request, codes)

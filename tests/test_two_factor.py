@@ -4,6 +4,7 @@ tenant users may enrol and are then asked for the code; recovery codes work once
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import timedelta
 
@@ -23,10 +24,17 @@ def required(settings):
     settings.STAFF_REQUIRE_2FA = True
 
 
-def code_for(device: TOTPDevice, *, step_offset: int = 0) -> str:
+def code_for(device: TOTPDevice) -> str:
+    """What the authenticator app shows now."""
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
-    totp.time = totp.time + step_offset * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+def code_from_page(html: str) -> str:
+    """The app's code for the key the enrolment page shows (as a person would type it)."""
+    (shown,) = re.findall(r'<code class="secret-key">([A-Z2-7 ]+)</code>', html)
+    key = base64.b32decode(shown.replace(" ", "")).hex()
+    return code_for(TOTPDevice(key=key))
 
 
 def password_login(client: Client, username: str, url_name: str = "admin:login"):
@@ -42,8 +50,12 @@ def enrol(client: Client, user) -> list[str]:
     page = client.get(reverse("portal:two_factor"))
     assert page.status_code == 200
     assert "<svg" in page.content.decode()  # the QR code
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
-    response = client.post(reverse("portal:two_factor"), {"otp_token": code_for(device)})
+    assert not TOTPDevice.objects.filter(user=user).exists()  # nothing written by a GET
+    wrong = client.post(reverse("portal:two_factor"), {"otp_token": "123456"})
+    assert "確認コードが正しくありません" in wrong.content.decode()
+    assert not TOTPDevice.objects.filter(user=user).exists()
+    code = code_from_page(client.get(reverse("portal:two_factor")).content.decode())
+    response = client.post(reverse("portal:two_factor"), {"otp_token": code})
     assert response.status_code == 200
     codes = re.findall(r"<li>([a-z2-7]{8})</li>", response.content.decode())
     assert len(codes) == 10
