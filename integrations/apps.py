@@ -16,6 +16,10 @@ class IntegrationsConfig(AppConfig):
         from .queue import install_stop_relay
 
         install_stop_relay()
+        # The audit trail (変更履歴): settings and members, secrets masked (integrations.audit).
+        from .audit import register
+
+        register()
 
 
 def declare_schedules(sender, *, using: str = "default", verbosity: int = 1, **kwargs) -> None:

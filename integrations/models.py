@@ -111,6 +111,10 @@ class Tenant(models.Model):
     def is_active(self) -> bool:
         return self.subscription_status == self.Subscription.ACTIVE
 
+    def get_additional_data(self) -> dict:
+        # Stored with each audit row (django-auditlog): the tenant whose 変更履歴 shows it.
+        return {"tenant_id": self.pk}
+
 
 class ConnectSetting(models.Model):
     """A tenant's settings for one connector (today only SenseLink)."""
@@ -396,6 +400,10 @@ class ConnectSetting(models.Model):
             )
         if errors:
             raise ValidationError(errors)
+
+    def get_additional_data(self) -> dict:
+        # Stored with each audit row (django-auditlog): the tenant whose 変更履歴 shows it.
+        return {"tenant_id": self.tenant_id}
 
     @property
     def has_senselink_credentials(self) -> bool:
@@ -684,12 +692,26 @@ class PushMessage(models.Model):
 
 
 class TenantMembership(models.Model):
-    """Makes a user a tenant administrator of exactly one tenant (the tenant pages' login)."""
+    """Makes a user a member of exactly one tenant (the tenant pages' login), with a role.
+
+    管理者 change settings, run syncs and manage members; 閲覧者 only read (コネクト一覧, 連携ログ,
+    エラー詳細, 変更履歴). An inactive membership cannot log in (portal.backends). The rules about
+    the last administrator live in integrations/services/members.py.
+    """
+
+    class Role(models.TextChoices):
+        ADMIN = "admin", _("管理者")
+        VIEWER = "viewer", _("閲覧者")
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
     )
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(_("権限"), max_length=10, choices=Role.choices, default=Role.ADMIN)
+    is_active = models.BooleanField(
+        _("有効"), default=True, help_text=_("無効にした利用者はログインできません。")
+    )
+    invited_at = models.DateTimeField(_("招待メール送信日時"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("テナント利用者")
@@ -697,6 +719,14 @@ class TenantMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ({self.tenant})"
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == self.Role.ADMIN
+
+    def get_additional_data(self) -> dict:
+        # Stored with each audit row (django-auditlog): the tenant whose 変更履歴 shows it.
+        return {"tenant_id": self.tenant_id}
 
 
 class TermsConsent(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from functools import update_wrapper
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.apps import AdminConfig
 from django.core.exceptions import PermissionDenied
@@ -14,6 +15,16 @@ class PortalAdminSite(admin.AdminSite):
     site_header = "KING OF TIME ⇄ SenseLink サポート管理"
     site_title = "サポート管理"
     index_title = "サポート管理"
+
+    def has_permission(self, request):
+        # With STAFF_REQUIRE_2FA, a session that has not passed the second factor is no staff
+        # session (portal.two_factor's middleware sends it to the code page before this).
+        if not super().has_permission(request):
+            return False
+        if settings.STAFF_REQUIRE_2FA:
+            is_verified = getattr(request.user, "is_verified", None)
+            return bool(is_verified and is_verified())
+        return True
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

@@ -98,6 +98,11 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_q",
     "axes",
+    # Two-factor login (TOTP, recovery codes) and the audit trail (変更履歴).
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "auditlog",
     "integrations",
     "portal",
 ]
@@ -111,6 +116,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # request.user.is_verified(): whether this session passed the second factor (django-otp);
+    # then the gate that sends a session still owing it to the code page (portal.two_factor).
+    "django_otp.middleware.OTPMiddleware",
+    "portal.two_factor.SecondFactorMiddleware",
+    # Who changed a tenant's settings or members, for the 変更履歴 (django-auditlog).
+    "portal.audit.AuditActorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes asks: it turns a locked-out login into a 429 page.
@@ -156,11 +167,37 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    # Django's ModelBackend, refusing members whose tenant membership was deactivated.
+    "portal.backends.MemberBackend",
 ]
 LOGIN_URL = "portal:login"
 LOGIN_REDIRECT_URL = "portal:connect_list"
 LOGOUT_REDIRECT_URL = "portal:login"
+# A password reset link is valid this many seconds (and once); an invitation's set-your-password
+# link this many days (invalid once a password is set).
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=60 * 60)
+INVITE_TIMEOUT_DAYS = env.int("INVITE_TIMEOUT_DAYS", default=3)
+# Password reset requests: at most this many per e-mail address and per client address in
+# PASSWORD_RESET_WINDOW_SECONDS; more get the same answer and no mail.
+PASSWORD_RESET_LIMIT = env.int("PASSWORD_RESET_LIMIT", default=5)
+PASSWORD_RESET_WINDOW_SECONDS = env.int("PASSWORD_RESET_WINDOW_SECONDS", default=60 * 60)
+if PASSWORD_RESET_TIMEOUT < 60 or INVITE_TIMEOUT_DAYS < 1 or PASSWORD_RESET_LIMIT < 1:
+    raise ImproperlyConfigured(
+        "PASSWORD_RESET_TIMEOUT must be at least 60 seconds, INVITE_TIMEOUT_DAYS and "
+        "PASSWORD_RESET_LIMIT at least 1."
+    )
+
+# Two-factor login: every staff account needs a verified TOTP device (django-otp) before any
+# admin page when this is on; tenant users may enrol themselves. Off by default only with DEBUG.
+STAFF_REQUIRE_2FA = _strict_bool("STAFF_REQUIRE_2FA", not DEBUG)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="SenseThunder連携ポータル")
+# The admin's TOTP/recovery device pages never show a device's key.
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# The audit trail (変更履歴, django-auditlog; what is tracked: integrations/audit.py). Secrets are
+# masked whole before they are stored; the client address is the one django-axes uses.
+AUDITLOG_USE_FK_STRING_REPRESENTATION = True
+AUDITLOG_DISABLE_ON_RAW_SAVE = True
 
 # People in Japan: Japanese first, times in Asia/Tokyo.
 LANGUAGE_CODE = "ja"
@@ -228,6 +265,17 @@ if PROXY_COUNT:
     IPWARE_STRICT = False
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+
+# Counters of the password reset limit: shared by every web process through Redis when
+# REDIS_URL is set, else per process (development, tests).
+if env.str("REDIS_URL", default=""):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env.str("REDIS_URL"),
+            "KEY_PREFIX": "portal",
+        }
+    }
 
 # --- E-mail ---------------------------------------------------------------------------------
 EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods
 
+from integrations import audit
 from integrations.models import ConnectSetting, SyncRun, TermsConsent
-from integrations.services import push
+from integrations.services import exports, push
 from integrations.services.clients import connect_setting
 from integrations.services.connection_test import check_connections, load_person_groups
 from integrations.services.poll_state import polled_at as realtime_polled_at
@@ -40,6 +41,7 @@ from .forms import (
 PER_PAGE_CHOICES = (5, 10, 25, 50)
 DEFAULT_PER_PAGE = 10
 ERRORS_PER_PAGE = 200
+HISTORY_PER_PAGE = 50
 
 
 def _own_setting(request: HttpRequest, setting_id: int) -> ConnectSetting:
@@ -161,7 +163,7 @@ def run_errors(request: HttpRequest, run_id: int) -> HttpResponse:
 
 @sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
-@tenant_page
+@tenant_page(admin_only=True)
 def connect_settings_new(request: HttpRequest) -> HttpResponse:
     """連携設定 for a tenant that has no setting yet; once saved it lives at its own id."""
     setting = connect_setting(request.tenant)
@@ -172,7 +174,7 @@ def connect_settings_new(request: HttpRequest) -> HttpResponse:
 
 @sensitive_post_parameters("kot_access_token", "app_secret")
 @require_http_methods(["GET", "POST"])
-@tenant_page
+@tenant_page(admin_only=True)
 def connect_settings(request: HttpRequest, setting_id: int) -> HttpResponse:
     return _settings_page(request, _own_setting(request, setting_id))
 
@@ -227,7 +229,7 @@ def _settings_page(request: HttpRequest, setting: ConnectSetting) -> HttpRespons
 
 
 @require_GET
-@tenant_page
+@tenant_page(admin_only=True)
 def connect_preview(request: HttpRequest, setting_id: int) -> HttpResponse:
     """プレビュー: what a sync would do now, from reads only."""
     setting = _own_setting(request, setting_id)
@@ -255,7 +257,7 @@ def connect_preview(request: HttpRequest, setting_id: int) -> HttpResponse:
 
 
 @require_http_methods(["GET", "POST"])
-@tenant_page
+@tenant_page(admin_only=True)
 def manual_run(request: HttpRequest, setting_id: int) -> HttpResponse:
     setting = _own_setting(request, setting_id)
     employee_form = ManualRunForm(initial={"kind": SyncRun.Kind.EMPLOYEE})
@@ -301,3 +303,43 @@ def _request_run(request: HttpRequest, data: dict) -> HttpResponse:
     for notice in result.notices:
         messages.info(request, notice)
     return redirect(reverse("portal:connect_list"))
+
+
+# --- CSV (連携ログ, エラー詳細) and 変更履歴 -------------------------------------------------
+
+
+@require_GET
+@tenant_page
+def runs_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """連携ログ as CSV: every run of the tenant, streamed."""
+    return exports.csv_response(
+        exports.runs_csv(tenant_id=request.tenant.pk),
+        exports.runs_filename(request.tenant.slug, timezone.localdate()),
+    )
+
+
+@require_GET
+@tenant_page
+def run_errors_csv(request: HttpRequest, run_id: int) -> StreamingHttpResponse:
+    """エラー詳細 of one of the tenant's runs as CSV; another tenant's run is 404."""
+    run = get_object_or_404(SyncRun, pk=run_id, tenant=request.tenant)
+    return exports.csv_response(exports.errors_csv(run=run), exports.errors_filename(run))
+
+
+@require_GET
+@tenant_page
+def history(request: HttpRequest) -> HttpResponse:
+    """変更履歴: every change of the tenant's settings and members (secrets as 「変更」)."""
+    entries = audit.entries_for_tenant(request.tenant.pk)
+    page = Paginator(entries, HISTORY_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "at": entry.timestamp,
+            "who": audit.actor_label(entry, tenant_id=request.tenant.pk),
+            "what": audit.object_label(entry),
+            "action": audit.action_label(entry),
+            "changes": audit.describe_changes(entry),
+        }
+        for entry in page
+    ]
+    return render(request, "portal/history.html", {"page": page, "rows": rows})

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from connectors import throttle
 from connectors.clock import JST
 
-pytest_plugins = ["connectors.sandbox.pytest_plugin"]
+pytest_plugins = ["connectors.sandbox.pytest_plugin", "tests.accounts_world"]
 
 PASSWORD = "correct-horse-battery-staple-9"
 # Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden
@@ -51,6 +51,8 @@ def _settings_for_tests(settings):
     throttle.reset()  # KOT limits learned by an earlier test's clients
     settings.SENSELINK_ALLOW_PRIVATE_HOSTS = True
     settings.AXES_ENABLED = False
+    # Staff fixtures log in with a password alone; the two-factor tests turn this on.
+    settings.STAFF_REQUIRE_2FA = False
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.SYNC_CONCURRENCY = 4
     settings.STORAGES = {

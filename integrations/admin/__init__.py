@@ -10,11 +10,12 @@ Secrets are write-only here: pages show whether one is set (and its last 4 chara
 separate input replaces it, an empty input keeps it, and history only names the field.
 
 One module per admin: tenants.py (with its inline connect_settings.py), runs.py (with its page
-failed_runs.py), errors.py, ledger.py, users.py. Their forms are in forms.py, list filters in
+failed_runs.py), errors.py, ledger.py, users.py, audit.py (変更履歴). Their forms are in forms.py, list filters in
 filters.py, shared display helpers in display.py and the read-only and run-trigger rules in
 mixins.py. Importing this package registers them all.
 """
 
+from .audit import AuditEntryAdmin
 from .errors import SyncErrorAdmin
 from .ledger import PunchLedgerAdmin
 from .runs import SyncRunAdmin
@@ -22,6 +23,7 @@ from .tenants import TenantAdmin
 from .users import TenantMembershipAdmin, TermsConsentAdmin
 
 __all__ = [
+    "AuditEntryAdmin",
     "PunchLedgerAdmin",
     "SyncErrorAdmin",
     "SyncRunAdmin",

@@ -12,11 +12,11 @@ from ..models import SyncError
 from ..services.runs import describe
 from .display import CappedCountPaginator, jst
 from .filters import ErrorTenantFilter
-from .mixins import ReadOnlyAdminMixin
+from .mixins import AppendOnlyAdminMixin
 
 
 @admin.register(SyncError)
-class SyncErrorAdmin(ReadOnlyAdminMixin, admin.ModelAdmin[SyncError]):
+class SyncErrorAdmin(AppendOnlyAdminMixin, admin.ModelAdmin[SyncError]):
     list_display = [
         "created",
         "run_link",

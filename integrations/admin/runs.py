@@ -17,13 +17,14 @@ from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
-from ..models import SyncError, SyncRun
+from ..models import SyncError, SyncRun, Tenant
+from ..services import exports
 from ..services.reruns import rerun
 from ..services.runs import RunRefused, describe, request_run
-from .display import CappedCountPaginator, format_duration, jst, status_badge
+from .display import CappedCountPaginator, format_duration, jst, jst_today, status_badge
 from .failed_runs import failed_runs_page
 from .filters import TenantFilter
-from .mixins import ReadOnlyAdminMixin, TriggersRunsMixin
+from .mixins import AppendOnlyAdminMixin, TriggersRunsMixin
 
 REASONS_SHOWN = 5
 
@@ -35,7 +36,7 @@ def _first_few(texts: list[str]) -> str:
     return shown
 
 
-class SyncErrorInline(ReadOnlyAdminMixin, admin.TabularInline[SyncError, SyncRun]):
+class SyncErrorInline(AppendOnlyAdminMixin, admin.TabularInline[SyncError, SyncRun]):
     model = SyncError
     readonly_fields = (
         "employee_code",
@@ -52,7 +53,7 @@ class SyncErrorInline(ReadOnlyAdminMixin, admin.TabularInline[SyncError, SyncRun
 
 
 @admin.register(SyncRun)
-class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncRun]):
+class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncRun]):
     list_display = [
         "id",
         "tenant_link",
@@ -205,6 +206,16 @@ class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncR
                 self.admin_site.admin_view(self.failed_runs_view),
                 name="integrations_syncrun_failed",
             ),
+            path(  # CSV downloads (reads: GET, like the pages they export)
+                "tenant/<int:tenant_id>/export.csv",
+                self.admin_site.admin_view(self.runs_csv_view),
+                name="integrations_syncrun_export",
+            ),
+            path(
+                "<path:object_id>/errors.csv",
+                self.admin_site.admin_view(self.errors_csv_view),
+                name="integrations_syncrun_errors_csv",
+            ),
             path(
                 "<path:object_id>/allow-mass-create/",
                 self.admin_site.admin_view(self.allow_mass_create_view),
@@ -289,3 +300,26 @@ class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncR
 
     def failed_runs_view(self, request: HttpRequest) -> HttpResponse:
         return failed_runs_page(self, request)
+
+    # --- CSV (the tenant pages' downloads, for support) ---
+
+    def runs_csv_view(self, request: HttpRequest, tenant_id: int) -> HttpResponse:
+        """A tenant's 連携ログ as CSV (UTF-8 with a BOM, streamed)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        tenant = Tenant.objects.filter(pk=tenant_id).only("pk", "slug").first()
+        if tenant is None:
+            raise Http404
+        return exports.csv_response(
+            exports.runs_csv(tenant_id=tenant.pk),
+            exports.runs_filename(tenant.slug, jst_today()),
+        )
+
+    def errors_csv_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """One run's エラー詳細 as CSV."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        run = self.get_object(request, unquote(object_id))
+        if run is None:
+            raise Http404
+        return exports.csv_response(exports.errors_csv(run=run), exports.errors_filename(run))

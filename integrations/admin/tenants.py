@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict
+from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
@@ -220,6 +221,9 @@ class TenantAdmin(TriggersRunsMixin, admin.ModelAdmin[Tenant]):
             "can_trigger_runs": self.has_trigger_permission(request),
             "default_target_date": (jst_today() - timedelta(days=1)).isoformat(),
             "runs_url": runs_url(tenant=unquote(object_id)),
+            "history_url": reverse(f"{self.admin_site.name}:auditlog_logentry_changelist")
+            + "?"
+            + urlencode({"tenant": unquote(object_id)}),
         }
         return super().change_view(request, object_id, form_url, extra_context)
 

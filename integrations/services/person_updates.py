@@ -21,6 +21,7 @@ from typing import Any
 from connectors.errors import AuthenticationError, ConnectorError
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson, UpdateUnsupported
 
+from .. import audit
 from ..models import ConnectSetting
 from .parallel import each_in_parallel
 from .runs import Outcome
@@ -249,6 +250,7 @@ def _switch_updates_off(setting: ConnectSetting | None) -> None:
     )
     if switched:
         log.warning("update_persons switched off for connect setting %s", setting.pk)
+        audit.record_update(setting, {"update_persons": (True, False)})
 
 
 def _witnesses(update: PersonUpdate) -> set[str]:

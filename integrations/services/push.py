@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from connectors.transport import parse_json
 
+from .. import audit
 from ..models import ConnectSetting, PushMessage, PushReceiver
 from . import poll_state
 
@@ -318,6 +319,7 @@ def regenerate_token(*, setting: ConnectSetting) -> str:
     with transaction.atomic():
         ConnectSetting.objects.filter(pk=setting.pk).update(push_token=token)
         PushReceiver.objects.filter(setting_id=setting.pk).delete()
+        audit.record_update(setting, {"push_token": (None, None)})  # stored masked
     setting.push_token = token
     return setting.senselink_push_path
 

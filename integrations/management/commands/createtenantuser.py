@@ -1,4 +1,5 @@
-"""createtenantuser SLUG USERNAME [--password P]: a tenant administrator account (SPEC 6)."""
+"""createtenantuser SLUG USERNAME [--password P] [--role admin|viewer]: a tenant account
+(SPEC 6); an administrator (管理者) unless --role viewer (閲覧者)."""
 
 from __future__ import annotations
 
@@ -21,8 +22,23 @@ class Command(BaseCommand):
         parser.add_argument("username")
         parser.add_argument("--password", help="Asked for interactively when not given.")
         parser.add_argument("--email", default="")
+        parser.add_argument(
+            "--role",
+            choices=TenantMembership.Role.values,
+            default=TenantMembership.Role.ADMIN,
+            help="admin (管理者, the default) or viewer (閲覧者).",
+        )
 
-    def handle(self, *args, slug: str, username: str, password: str | None, email: str, **options):
+    def handle(
+        self,
+        *args,
+        slug: str,
+        username: str,
+        password: str | None,
+        email: str,
+        role: str = TenantMembership.Role.ADMIN,
+        **options,
+    ):
         try:
             tenant = Tenant.objects.get(slug=slug)
         except Tenant.DoesNotExist:
@@ -47,8 +63,9 @@ class Command(BaseCommand):
                 raise CommandError("Password refused: " + " ".join(exc.messages)) from None
             user.set_password(password)
             user.save()
-            TenantMembership.objects.create(user=user, tenant=tenant)
-        self.stdout.write(f"Created tenant administrator {username!r} for {tenant.name} ({slug}).")
+            TenantMembership.objects.create(user=user, tenant=tenant, role=role)
+        what = "administrator" if role == TenantMembership.Role.ADMIN else "viewer"
+        self.stdout.write(f"Created tenant {what} {username!r} for {tenant.name} ({slug}).")
 
     def _ask_password(self, username: str) -> str:
         for _attempt in range(3):

@@ -9,14 +9,16 @@ from django.db import transaction
 from django.db.models import Q
 
 GROUP_NAME = "サポート"
-# View everything of the portal and of the task queue.
-VIEW_APPS = ["integrations", "django_q"]
+# View everything of the portal, its audit trail (変更履歴) and the task queue.
+VIEW_APPS = ["integrations", "django_q", "auditlog"]
 # Edit customers' ordinary settings (secrets and the subscription stay superuser-only: the
 # admin enforces that), and trigger runs: "add_syncrun" is this project's "may trigger runs".
 EXTRA_PERMISSIONS = [
     ("integrations", "change_tenant"),
     ("integrations", "change_connectsetting"),
     ("integrations", "add_syncrun"),
+    # メンバー管理 for customers: roles, deactivation, invitations.
+    ("integrations", "change_tenantmembership"),
 ]
 
 
