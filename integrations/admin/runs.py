@@ -10,14 +10,16 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from ..models import SyncError, SyncRun
+from ..services.preview import preview_sync
 from ..services.reruns import rerun
 from ..services.runs import RunRefused, describe, request_run
 from .display import CappedCountPaginator, format_duration, jst, status_badge
@@ -26,6 +28,8 @@ from .filters import TenantFilter
 from .mixins import ReadOnlyAdminMixin, TriggersRunsMixin
 
 REASONS_SHOWN = 5
+# The confirmation of the creation guard's override lists this many of the persons to register.
+MASS_CREATE_LINES = 20
 
 
 def _first_few(texts: list[str]) -> str:
@@ -241,17 +245,18 @@ class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncR
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @method_decorator(require_POST)
+    @method_decorator(require_http_methods(["GET", "POST"]))
     def allow_mass_create_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """この実行のみ上限を超えて登録: a new employee run allowed past the creation guard once."""
+        """この実行のみ上限を超えて登録: a confirmation page (GET) with how many persons the new
+        run would register now, then (POST) a new employee run allowed past the creation guard
+        once, linked to the stopped run (``rerun_of``)."""
         if not (self.has_trigger_permission(request) and self.has_view_permission(request)):
             raise PermissionDenied
         run = self.get_object(request, unquote(object_id))
         if run is None:
             raise Http404
-        back = HttpResponseRedirect(
-            reverse(f"{self.admin_site.name}:integrations_syncrun_change", args=[run.pk])
-        )
+        change_url = f"{self.admin_site.name}:integrations_syncrun_change"
+        back = HttpResponseRedirect(reverse(change_url, args=[run.pk]))
         if not self.stopped_by_creation_guard(run):
             self.message_user(
                 request,
@@ -259,12 +264,15 @@ class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncR
                 messages.ERROR,
             )
             return back
+        if request.method == "GET":
+            return self._confirm_mass_create(request, run)
         try:
             result = request_run(
                 tenant=run.tenant,
                 kind=SyncRun.Kind.EMPLOYEE,
                 trigger=SyncRun.Trigger.MANUAL,
                 user=request.user,
+                rerun_of=run,
                 allow_mass_create=True,
             )
         except RunRefused as exc:
@@ -273,19 +281,37 @@ class SyncRunAdmin(ReadOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncR
         self.log_change(
             request, run, f"{describe(result.run)} を一括登録の上限を超えて登録できるよう実行"
         )
-        run_url = reverse(
-            f"{self.admin_site.name}:integrations_syncrun_change", args=[result.run.pk]
-        )
-        self.message_user(
-            request,
-            format_html(
-                '<a href="{}">{}</a> この実行に限り、一括登録の上限を超えて登録します。',
+        run_url = reverse(change_url, args=[result.run.pk])
+        if result.created:
+            text = format_html(
+                '<a href="{}">{}</a> の実行を受け付けました({} の再実行)。'
+                "この実行に限り、一括登録の上限を超えて登録します。{}",
                 run_url,
-                result.message,
-            ),
-            messages.SUCCESS if result.created else messages.WARNING,
-        )
+                describe(result.run),
+                describe(run),
+                result.run.message,
+            )
+        else:
+            text = format_html('<a href="{}">{}</a>', run_url, result.message)
+        self.message_user(request, text, messages.SUCCESS if result.created else messages.WARNING)
         return HttpResponseRedirect(run_url)
+
+    def _confirm_mass_create(self, request: HttpRequest, run: SyncRun) -> HttpResponse:
+        """What the override would do now (the preview: reads only), and the button to do it."""
+        preview = preview_sync(tenant=run.tenant, kind=SyncRun.Kind.EMPLOYEE)
+        creates = [line for line in preview.lines if line.startswith("登録: ")]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"一括登録の上限を超えて登録: {describe(run)}",
+            "run": run,
+            "preview": preview,
+            "creates": creates[:MASS_CREATE_LINES],
+            "more": max(0, preview.counts.get("create", 0) - MASS_CREATE_LINES),
+        }
+        return TemplateResponse(
+            request, "admin/integrations/syncrun/allow_mass_create.html", context
+        )
 
     def failed_runs_view(self, request: HttpRequest) -> HttpResponse:
         return failed_runs_page(self, request)
