@@ -352,3 +352,23 @@ def test_every_tenant_page_fits_the_screen_and_breaks_no_word(shown_live, browse
     for page in pages.values():
         page.context.close()
     assert problems == [], "\n".join(problems)
+
+
+def test_the_admin_run_list_fits_1280_with_no_column_cut_or_word_broken(shown_live, browser_page):
+    from tests.admin_helpers import support_user
+
+    support_user("desk")
+    page = browser_page  # 1280 × 900
+    page.goto(shown_live.url + "/admin/login/")
+    page.locator("#id_username").fill("desk")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.goto(shown_live.url + "/admin/integrations/syncrun/")
+    results = page.locator("#changelist .results")
+    assert results.locator("tbody tr").count() == len(shown_live.runs)
+    cut = results.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert cut <= 0, f"the run list's last columns are cut by {cut}px"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    broken = page.evaluate(BROKEN_WORDS_JS, "#result_list th, #result_list td")
+    assert broken == [], broken
+    doc_shot(page, "admin_run_list_1280")

@@ -33,6 +33,18 @@ def jst(value, fmt: str = "%Y年%m月%d日 %H:%M") -> str:
     return f"{timezone.localtime(value):{fmt}}"
 
 
+@register.filter
+def duration_ja(delta) -> str:
+    """A timedelta as people say it: "30分", "1時間", "1時間30分" (minutes rounded up)."""
+    if delta is None:
+        return ""
+    minutes = -(-int(delta.total_seconds()) // 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours}時間{minutes}分"
+    return f"{hours}時間" if hours else f"{minutes}分"
+
+
 @register.simple_tag(takes_context=True)
 def query(context, **changes) -> str:
     """The current query string with some parameters replaced (for paging links)."""
