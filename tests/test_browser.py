@@ -1,7 +1,9 @@
 """The tenant pages in a real browser: Playwright driving Debian's Chromium against live_server.
 
-Screenshots of each screen go to test-artifacts/browser/. With UPDATE_SCREENSHOTS=1 the コネクト一覧
-and 連携設定 screenshots are also copied to docs/screenshots/ for the README.
+Screenshots of each screen go to test-artifacts/browser/. With UPDATE_SCREENSHOTS=1 (and only
+then: a test run never rewrites tracked files) the コネクト一覧 and 連携設定 screenshots, every tenant
+page at 1280 and 390 px (tests/tenant_pages.py, `<page>_<width>.png`) and the admin run list at
+1280 px are also copied to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def test_customer_sets_up_and_runs_both_syncs(served, browser_page):
     expect(page.get_by_text("KING OF TIMEからSenseLinkに社員情報を同期します")).to_be_visible()
     shot(page, "05_manual_run")
     page.locator("#run-employee").click()
-    expect(page.get_by_text("を登録しました。")).to_be_visible()
+    expect(page.get_by_text("の実行を受け付けました。")).to_be_visible()
     log = page.locator("#run-log")
     expect(log.locator(".status").first).to_have_text("待機中")
     page.evaluate("window.__notReloaded = true")
@@ -205,7 +207,7 @@ def test_customer_sets_up_and_runs_both_syncs(served, browser_page):
     expect(log.locator(".status").first).to_have_text(run.get_status_display(), timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True
     expect(log.locator("tbody tr")).to_have_count(2)
-    expect(log).to_contain_text("1-2 of 2")
+    expect(log).to_contain_text("2件中 1〜2件")
     shot(page, "connect_list", doc=True)
 
     # エラー詳細
