@@ -262,12 +262,13 @@ def test_keyboard_and_small_screen(served, browser_page):
 WIDTHS = (1280, 390)
 # What a person reads as labels: none of their words may be split over two lines (「エ/ラー」).
 LABELS = (
-    "th, td.time, td.counts, dt, dd, legend, label, .button, button, .status, .range, h1, h2, "
-    ".brand, .who, .summary, .upcoming li, .state"
+    "th, .runs td, .connects td, .run-title, dt, dd, legend, label, .button, button, .status, "
+    ".range, h1, h2, .brand, .who, .summary, .upcoming li, .state"
 )
 # Every word of every label's text (separators: spaces and Japanese punctuation) must sit on
 # one line: a Range over it has no box starting below its first box. Visually hidden text
-# (a 1px box) is skipped, and so is code (a URL with its token breaks anywhere on purpose).
+# (a 1px box) is skipped, and so are code (a URL with its token breaks anywhere on purpose) and
+# a run's message (a sentence).
 BROKEN_WORDS_JS = """(selector) => {
   const broken = [];
   for (const el of document.querySelectorAll(selector)) {
@@ -275,7 +276,7 @@ BROKEN_WORDS_JS = """(selector) => {
     if (el.getBoundingClientRect().width <= 1) continue;
     const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
     for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-      if (node.parentElement.closest('code')) continue;
+      if (node.parentElement.closest('code, .run-message')) continue;
       const words = /[^\\s・、。,()()/:：「」|]+/g;
       for (let m = words.exec(node.data); m; m = words.exec(node.data)) {
         const range = document.createRange();

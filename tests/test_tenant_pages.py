@@ -205,7 +205,7 @@ def test_log_rows_newest_first_with_manual_time_format(acme):
     assert page.index(other_day) < page.index(same_day)
     assert "社員情報連携" in page and "勤怠連携" in page
     assert "SUCCESS" in page and "PARTIAL" in page
-    assert "登録 3・更新 0・削除 0・スキップ 0・エラー 1" in page
+    assert "登録 3・更新 0・削除 0・スキップ 0・エラー 1".replace(" ", "\u00a0") in page
     assert "対象日 2021年02月24日" in page
 
 
