@@ -78,8 +78,8 @@ def poll_job(*, setting_id: int) -> Job:
     return Job(REALTIME_POLL, (setting_id,), f"realtime-poll-{setting_id}", "realtime")
 
 
-def mail_job(*, run_id: int) -> Job:
-    return Job(SEND_RUN_MAIL, (run_id,), f"run-mail-{run_id}", "mail")
+def mail_job(*, run_id: int, audience: str) -> Job:
+    return Job(SEND_RUN_MAIL, (run_id, audience), f"run-mail-{run_id}-{audience}", "mail")
 
 
 # --- stopping: SIGTERM reaches the workers ----------------------------------------------------
@@ -310,8 +310,12 @@ def enqueue_push_stopped_mail(*, setting_id: int) -> None:
 
 
 def enqueue_run_mail(*, run_id: int) -> None:
-    """Send a run's failure mail from the workers, once the run's end is committed."""
-    transaction.on_commit(lambda: enqueue([mail_job(run_id=run_id)]), robust=True)
+    """Send a run's failure mails (the customer's, support's) from the workers, once the run's
+    end is committed."""
+    from .services.notifications import AUDIENCES  # one task each: the contact's, support's
+
+    jobs = [mail_job(run_id=run_id, audience=audience) for audience in AUDIENCES]
+    transaction.on_commit(lambda: enqueue(jobs), robust=True)
 
 
 @dataclass

@@ -8,7 +8,7 @@ from .services import heartbeats
 from .services.dispatch import dispatch
 from .services.execution import execute_run
 from .services.history import prune_history
-from .services.notifications import send_push_stopped_mail, send_run_problem_mail
+from .services.notifications import AUDIENCES, send_push_stopped_mail, send_run_problem_mail
 from .services.realtime import poll
 
 # A worker starting tasks back to back records that it is alive at most this often.
@@ -28,10 +28,13 @@ def dispatch_task() -> str:
     return str(dispatch())
 
 
-def send_run_mail_task(run_id: int) -> str:
-    if not send_run_problem_mail(run_id=run_id):
-        # Logged by the service; failing the task shows it among django-q2's failed tasks.
-        raise RuntimeError(f"the failure notice of run {run_id} could not be sent")
+def send_run_mail_task(run_id: int, audience: str | None = None) -> str:
+    """One failure mail of a run: the customer's or support's (both for a task queued before
+    the mails were split)."""
+    for each in [audience] if audience else list(AUDIENCES):
+        if not send_run_problem_mail(run_id=run_id, audience=each):
+            # Logged by the service; failing the task shows it among django-q2's failed tasks.
+            raise RuntimeError(f"the {each} failure notice of run {run_id} could not be sent")
     return "sent"
 
 

@@ -113,6 +113,11 @@ class ConnectSettingForm(WriteOnlySecretsMixin, forms.ModelForm):
         # Optional: a form without it (an older page still open) keeps the saved interval.
         self.fields["realtime_interval_minutes"].required = False
         self.fields["realtime_clock_in"].widget.attrs["aria-describedby"] = "realtime-rule"
+        # Number inputs offer the valid range (the model's validators): the browser's arrows and
+        # hints stop at 1–60 minutes, 100 %.
+        self.fields["realtime_interval_minutes"].widget.attrs.update(min=1, max=60)
+        for name in ("deletion_guard_percent", "creation_guard_percent"):
+            self.fields[name].widget.attrs["max"] = 100
 
     def clean_realtime_interval_minutes(self) -> int:
         value = self.cleaned_data.get("realtime_interval_minutes")

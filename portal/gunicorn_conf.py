@@ -8,6 +8,13 @@ for a portal behind a load balancer.
 from __future__ import annotations
 
 import os
+import time
+
+# Every log line in one zone, Japan's. gunicorn's master never loads Django (no preloading), so
+# it would stamp its lines in the machine's zone (UTC on most platforms) while the workers, the
+# clusters and the portal's own logs use Django's TIME_ZONE (Django sets TZ when it starts).
+os.environ["TZ"] = "Asia/Tokyo"  # = settings.TIME_ZONE
+time.tzset()
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))

@@ -96,12 +96,12 @@ INSTALLED_APPS = [
     # runserver leaves static files to WhiteNoise too, so development serves them as production.
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "django_q",
-    "axes",
+    "portal.apps.TaskQueueConfig",  # django_q, named in Japanese
+    "portal.apps.LoginLockoutConfig",  # axes, named in Japanese
     # Two-factor login (TOTP, recovery codes) and the audit trail (変更履歴).
     "django_otp",
-    "django_otp.plugins.otp_totp",
-    "django_otp.plugins.otp_static",
+    "portal.apps.TotpDevicesConfig",  # django_otp's TOTP devices, named in Japanese
+    "portal.apps.RecoveryCodesConfig",  # django_otp's recovery codes, named in Japanese
     "auditlog",
     "integrations",
     "portal",
@@ -216,6 +216,8 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Files served at the site's root by WhiteNoise: /favicon.ico, which every browser asks for.
+WHITENOISE_ROOT = BASE_DIR / "portal" / "public"
 
 # --- Sessions, cookies and security headers -------------------------------------------------
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=8 * 60 * 60)
@@ -245,6 +247,9 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 # The lock-out page, in Japanese (templates/lockout.html); 429 as before.
 AXES_LOCKOUT_TEMPLATE = "lockout.html"
+# The lock-outs' admin is ours, in Japanese, with the desk's unlock action
+# (integrations/admin/lockouts.py).
+AXES_ENABLE_ADMIN = False
 AXES_ENABLED = _strict_bool("AXES_ENABLED", True)
 # Behind a load balancer every request comes from the balancer's address: django-axes must read
 # the client's address from X-Forwarded-For, or one attacker locks an account out for everyone.

@@ -260,15 +260,18 @@ def connect_preview(request: HttpRequest, setting_id: int) -> HttpResponse:
 @tenant_page(admin_only=True)
 def manual_run(request: HttpRequest, setting_id: int) -> HttpResponse:
     setting = _own_setting(request, setting_id)
-    employee_form = ManualRunForm(initial={"kind": SyncRun.Kind.EMPLOYEE})
+    # Two forms on one page: the employee form's ids get their own prefix (no two id_kind).
+    employee_ids = "employee_%s"
+    employee_form = ManualRunForm(initial={"kind": SyncRun.Kind.EMPLOYEE}, auto_id=employee_ids)
     attendance_form = ManualRunForm(
         initial={"kind": SyncRun.Kind.ATTENDANCE, "target_date": yesterday()}
     )
     if request.method == "POST":
-        form = ManualRunForm(request.POST)
+        employee = request.POST.get("kind") == SyncRun.Kind.EMPLOYEE
+        form = ManualRunForm(request.POST, auto_id=employee_ids if employee else "id_%s")
         if form.is_valid():
             return _request_run(request, form.cleaned_data)
-        if request.POST.get("kind") == SyncRun.Kind.EMPLOYEE:
+        if employee:
             employee_form = form
         else:
             attendance_form = form
@@ -297,7 +300,11 @@ def _request_run(request: HttpRequest, data: dict) -> HttpResponse:
         messages.error(request, str(exc))
         return redirect("portal:connect_list")
     if result.created:
-        messages.success(request, result.message)
+        # Queued, not done: nothing is registered in SenseLink or KOT yet.
+        accepted = _("%(run)s の実行を受け付けました。結果は連携ログに表示されます。") % {
+            "run": describe(result.run)
+        }
+        messages.success(request, accepted + result.run.message)  # + when it waits, and why
     else:
         messages.warning(request, result.message)
     for notice in result.notices:

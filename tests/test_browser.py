@@ -1,7 +1,9 @@
 """The tenant pages in a real browser: Playwright driving Debian's Chromium against live_server.
 
-Screenshots of each screen go to test-artifacts/browser/. With UPDATE_SCREENSHOTS=1 the コネクト一覧
-and 連携設定 screenshots are also copied to docs/screenshots/ for the README.
+Screenshots of each screen go to test-artifacts/browser/. With UPDATE_SCREENSHOTS=1 (and only
+then: a test run never rewrites tracked files) the コネクト一覧 and 連携設定 screenshots, every tenant
+page at 1280 and 390 px (tests/tenant_pages.py, `<page>_<width>.png`) and the admin run list at
+1280 px are also copied to docs/screenshots/.
 """
 
 from __future__ import annotations
@@ -182,7 +184,7 @@ def test_customer_sets_up_and_runs_both_syncs(served, browser_page):
     expect(page.get_by_text("KING OF TIMEからSenseLinkに社員情報を同期します")).to_be_visible()
     shot(page, "05_manual_run")
     page.locator("#run-employee").click()
-    expect(page.get_by_text("を登録しました。")).to_be_visible()
+    expect(page.get_by_text("の実行を受け付けました。")).to_be_visible()
     log = page.locator("#run-log")
     expect(log.locator(".status").first).to_have_text("待機中")
     page.evaluate("window.__notReloaded = true")
@@ -205,7 +207,7 @@ def test_customer_sets_up_and_runs_both_syncs(served, browser_page):
     expect(log.locator(".status").first).to_have_text(run.get_status_display(), timeout=20_000)
     assert page.evaluate("window.__notReloaded") is True
     expect(log.locator("tbody tr")).to_have_count(2)
-    expect(log).to_contain_text("1-2 of 2")
+    expect(log).to_contain_text("2件中 1〜2件")
     shot(page, "connect_list", doc=True)
 
     # エラー詳細
@@ -253,3 +255,123 @@ def test_keyboard_and_small_screen(served, browser_page):
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, f"page is {width}px wide on a 390px screen"
     shot(page, "07_settings_mobile")
+
+
+# --- every tenant page at a laptop's and a phone's width -----------------------------------------
+
+WIDTHS = (1280, 390)
+# What a person reads as labels: none of their words may be split over two lines (「エ/ラー」).
+LABELS = (
+    "th, .runs td, .connects td, .run-title, dt, dd, legend, label, .button, button, .status, "
+    ".range, h1, h2, .brand, .who, .summary, .upcoming li, .state"
+)
+# Every word of every label's text (separators: spaces and Japanese punctuation) must sit on
+# one line: a Range over it has no box starting below its first box. Visually hidden text
+# (a 1px box) is skipped, and so are code (a URL with its token breaks anywhere on purpose) and
+# a run's message (a sentence).
+BROKEN_WORDS_JS = """(selector) => {
+  const broken = [];
+  for (const el of document.querySelectorAll(selector)) {
+    if (el.closest('.visually-hidden') || el.getClientRects().length === 0) continue;
+    if (el.getBoundingClientRect().width <= 1) continue;
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.parentElement.closest('code, .run-message')) continue;
+      const words = /[^\\s・、。,()()/:：「」|]+/g;
+      for (let m = words.exec(node.data); m; m = words.exec(node.data)) {
+        const range = document.createRange();
+        range.setStart(node, m.index);
+        range.setEnd(node, m.index + m[0].length);
+        const boxes = [...range.getClientRects()].filter((r) => r.width > 0);
+        if (boxes.some((r) => r.top >= boxes[0].bottom - 1)) {
+          broken.push(`${el.tagName.toLowerCase()}.${el.className}: ${m[0]}`);
+        }
+      }
+    }
+  }
+  return broken;
+}"""
+
+
+@pytest.fixture
+def shown_live(world, live_server, settings):
+    """tests/tenant_pages.py's world over plain http, pages as production renders them."""
+    from tests.tenant_pages import show_world
+
+    settings.SECURE_SSL_REDIRECT = False
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    world.url = live_server.url
+    return show_world(world)
+
+
+def log_in(context, url: str, username: str):
+    page = context.new_page()
+    page.goto(url + "/login/")
+    page.get_by_label("ユーザー名").fill(username)
+    page.get_by_label("パスワード").fill(PASSWORD)
+    page.get_by_role("button", name="ログイン").click()
+    page.wait_for_url(lambda u: "/login/" not in u)
+    return page
+
+
+def doc_shot(page, name: str) -> None:
+    """A screenshot in test-artifacts/browser/pages/; docs/screenshots/ only when asked."""
+    path = ARTIFACTS / "pages" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(path), full_page=True)
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
+        DOC_SHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, DOC_SHOTS / path.name)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_tenant_page_fits_the_screen_and_breaks_no_word(shown_live, browser_page, width):
+    from tests.tenant_pages import TENANT_PAGES
+
+    w = shown_live
+    browser = browser_page.context.browser
+    problems: list[str] = []
+    pages: dict[str, object] = {}
+    for spec in TENANT_PAGES:
+        if spec.user not in pages:
+            ctx = browser.new_context(
+                viewport={"width": width, "height": 844}, locale="ja-JP", timezone_id="Asia/Tokyo"
+            )
+            pages[spec.user] = log_in(ctx, w.url, spec.user) if spec.user else ctx.new_page()
+        page = pages[spec.user]
+        response = page.goto(w.url + spec.url(w))
+        assert response is not None and response.status == spec.status, spec.name
+        page.evaluate("document.fonts.ready")
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        if scroll_width > width:
+            problems.append(f"{spec.name}: {scroll_width}px wide on a {width}px screen")
+        for wrap in page.locator(".table-wrap").all():
+            inner = wrap.evaluate("el => el.scrollWidth - el.clientWidth")
+            if inner > 0:
+                problems.append(f"{spec.name}: a table scrolls sideways by {inner}px")
+        problems += [f"{spec.name}: {word}" for word in page.evaluate(BROKEN_WORDS_JS, LABELS)]
+        doc_shot(page, f"{spec.name}_{width}")
+    for page in pages.values():
+        page.context.close()
+    assert problems == [], "\n".join(problems)
+
+
+def test_the_admin_run_list_fits_1280_with_no_column_cut_or_word_broken(shown_live, browser_page):
+    from tests.admin_helpers import support_user
+
+    support_user("desk")
+    page = browser_page  # 1280 × 900
+    page.goto(shown_live.url + "/admin/login/")
+    page.locator("#id_username").fill("desk")
+    page.locator("#id_password").fill(PASSWORD)
+    page.locator("input[type=submit]").click()
+    page.goto(shown_live.url + "/admin/integrations/syncrun/")
+    results = page.locator("#changelist .results")
+    assert results.locator("tbody tr").count() == len(shown_live.runs)
+    cut = results.evaluate("el => el.scrollWidth - el.clientWidth")
+    assert cut <= 0, f"the run list's last columns are cut by {cut}px"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    broken = page.evaluate(BROKEN_WORDS_JS, "#result_list th, #result_list td")
+    assert broken == [], broken
+    doc_shot(page, "admin_run_list_1280")

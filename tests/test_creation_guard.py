@@ -67,12 +67,21 @@ def test_the_preview_shows_the_plan_and_that_the_run_would_stop(world):
     assert any("実行時に停止します" in n and "一括登録の上限" in n for n in preview.notices)
 
 
-def test_support_lets_one_run_through_from_the_admin(world, client):
+def test_support_confirms_how_many_persons_then_lets_one_run_through(world, client):
     stopped = guarded_run(world)
     client.force_login(support_user())
     page = client.get(reverse("admin:integrations_syncrun_change", args=[stopped.pk]))
-    assert 'value="この実行のみ上限を超えて登録"' in page.content.decode()
     url = reverse("admin:integrations_syncrun_allow_mass_create", args=[stopped.pk])
+    assert f'href="{url}"' in page.content.decode()  # a link to the confirmation, not a POST
+
+    # The confirmation: how many persons the run would register now (a preview, no write).
+    confirm = client.get(url)
+    assert confirm.status_code == 200
+    html = confirm.content.decode()
+    assert "今実行すると、SenseLinkに12人を新しく登録します。" in html
+    assert "登録: 従業員コード:E000" in html
+    assert 'value="12人を登録する社員情報連携を実行する"' in html
+    assert SyncRun.objects.count() == 1 and writes(world.sandbox) == []
 
     response = client.post(url)
 
@@ -81,7 +90,15 @@ def test_support_lets_one_run_through_from_the_admin(world, client):
     assert response["Location"] == reverse("admin:integrations_syncrun_change", args=[override.pk])
     assert override.allow_mass_create and override.kind == SyncRun.Kind.EMPLOYEE
     assert override.status == SyncRun.Status.QUEUED
+    assert override.rerun_of == stopped  # the new run links the stopped one
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert (
+        f"社員情報連携 #{override.pk}</a> の実行を受け付けました(社員情報連携 #{stopped.pk} の再実行)"
+        in message
+    )
     assert "上限を超えて登録" in LogEntry.objects.get().get_change_message()
+    page = client.get(response["Location"]).content.decode()
+    assert reverse("admin:integrations_syncrun_change", args=[stopped.pk]) in page  # 再実行元
     done = execute_run(run_id=override.pk)
     assert done.status == SyncRun.Status.SUCCESS and done.created_count == 12
     # Once: the next run is guarded again (nothing to create now, so it passes).
@@ -89,15 +106,17 @@ def test_support_lets_one_run_through_from_the_admin(world, client):
     assert run_now(world.acme, SyncRun.Kind.EMPLOYEE).errors.get().code == "creation_guard"
 
 
-def test_the_override_button_is_post_only_and_needs_the_trigger_permission(world, client):
+def test_the_override_needs_the_trigger_permission_and_a_post(world, client):
     stopped = guarded_run(world)
     url = reverse("admin:integrations_syncrun_allow_mass_create", args=[stopped.pk])
     client.force_login(staff_user("viewer", "integrations.view_syncrun"))
+    assert client.get(url).status_code == 403
     assert client.post(url).status_code == 403
     page = client.get(reverse("admin:integrations_syncrun_change", args=[stopped.pk]))
-    assert 'value="この実行のみ上限を超えて登録"' not in page.content.decode()  # no button
+    assert url not in page.content.decode()  # no button
     client.force_login(support_user())
-    assert client.get(url).status_code == 405
+    assert client.get(url).status_code == 200  # the confirmation only
+    assert client.put(url).status_code == 405
     assert SyncRun.objects.count() == 1
 
 

@@ -22,3 +22,18 @@ def test_english_when_chosen():
     page = client.get(reverse("portal:login")).content.decode()
     assert 'lang="en"' in page
     assert "Log in" in page or "Login" in page
+
+
+def test_the_log_pager_in_both_languages(world):
+    """The 連携ログ pager is Japanese by default; English from the catalogue when chosen."""
+    from tests.conftest import PASSWORD
+    from tests.tenant_pages import show_world
+
+    show_world(world)
+    client = Client()
+    assert client.login(username="acme-hr", password=PASSWORD)
+    japanese = client.get(reverse("portal:connect_list")).content.decode()
+    assert "表示件数" in japanese and "5件中 1〜5件" in japanese
+    client.post(reverse("set_language"), {"language": "en", "next": "/"})
+    english = client.get(reverse("portal:connect_list")).content.decode()
+    assert "Rows per page" in english and "1–5 of 5" in english

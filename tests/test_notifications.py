@@ -1,6 +1,8 @@
-"""The e-mail after a failed or partial run: subject, recipients, what failed, a link to the log,
-no secret, per-tenant switches; it leaves as a task of its own on the workers' cluster once the
-run's end is committed, and a mail server that fails never breaks a run."""
+"""The e-mails after a failed or partial run: one for the tenant's contact (what happened, what
+they can do, their own page of the run), one for support (the admin link, the rerun hint);
+subject, what failed, no secret, per-tenant switches; each leaves as a task of its own on the
+workers' cluster once the run's end is committed, and a mail server that fails never breaks a
+run."""
 
 from __future__ import annotations
 
@@ -71,36 +73,92 @@ def failed_run(tenant, *, status=SyncRun.Status.PARTIAL, errors=2, message="") -
     return run
 
 
-def test_the_mail_names_tenant_kind_run_and_result_and_goes_to_contact_and_support(notify, acme):
+def mails_to(address: str) -> list:
+    return [message for message in mail.outbox if message.to == [address]]
+
+
+def test_the_customer_and_support_each_get_a_mail_of_their_own(notify, acme):
     run = failed_run(acme)
     notify(run)
 
-    (message,) = mail.outbox
-    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} PARTIAL"
-    assert message.to == ["hr@acme.example.jp", "support@vendor.example.jp"]
-    assert message.from_email == "portal@vendor.example.jp"
+    customer, support = mail.outbox
+    assert customer.to == ["hr@acme.example.jp"]
+    assert customer.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{run.pk} PARTIAL"
+    assert support.to == ["support@vendor.example.jp"]
+    assert support.subject == f"[連携エラー・サポート] acme 株式会社 勤怠連携 #{run.pk} PARTIAL"
+    assert customer.from_email == support.from_email == "portal@vendor.example.jp"
 
 
-def test_the_body_lists_the_failed_employees_and_links_to_the_log(notify, acme):
+def test_the_customer_mail_says_what_happened_and_what_to_do_with_a_link_to_its_own_page(
+    notify, acme
+):
     run = failed_run(acme)
     notify(run)
 
-    body = mail.outbox[0].body
+    (customer,) = mails_to("hr@acme.example.jp")
+    body = customer.body
+    assert "一部の連携ができませんでした" in body
     assert "2026年11月24日: 打刻登録3 失敗2" in body
     assert "従業員コード:2000 従業員コード:2000 の出勤は既に打刻済みです。" in body
-    assert "従業員コード:2001" in body
     assert "対象日: 2026年11月24日" in body
-    assert "https://portal.example.jp/\n" in body
+    # What the customer can do, on its own pages.
+    assert "同じ日付の勤怠連携をもう一度実行できます" in body
+    assert "この結果はサポートにも通知しています" in body
+    assert f"https://portal.example.jp/runs/{run.pk}/errors/\n" in body
+    # Nothing the customer cannot use: no admin link, no rerun action of the desk.
+    assert "/admin/" not in body
+    assert "再実行できます" not in body and "失敗した勤怠連携を再実行" not in body
+
+
+def test_the_support_mail_carries_the_admin_link_and_the_rerun_hint(notify, acme):
+    run = failed_run(acme)
+    notify(run)
+
+    (support,) = mails_to("support@vendor.example.jp")
+    body = support.body
+    assert "従業員コード:2001" in body
     assert f"https://portal.example.jp/admin/integrations/syncrun/{run.pk}/change/" in body
+    assert "「失敗した勤怠連携を再実行」で再実行できます" in body
+    assert "別のメールで hr@acme.example.jp に送信" in body
+
+
+def test_a_configuration_failure_tells_the_customer_to_check_the_settings(notify, acme):
+    run = failed_run(acme, status=SyncRun.Status.FAILURE, errors=0, message="認証に失敗しました。")
+    SyncRun.objects.filter(pk=run.pk).update(error_type=SyncRun.ErrorType.CONFIGURATION)
+    notify(run)
+
+    (customer,) = mails_to("hr@acme.example.jp")
+    assert "連携できませんでした" in customer.body
+    assert "[接続テスト]" in customer.body
+    assert "同じ日付の勤怠連携をもう一度実行できます" not in customer.body
+
+
+def test_a_run_stopped_by_the_creation_guard_tells_support_about_the_override(notify, acme):
+    run = SyncRun.objects.create(
+        tenant=acme,
+        kind=SyncRun.Kind.EMPLOYEE,
+        trigger=SyncRun.Trigger.SCHEDULE,
+        status=SyncRun.Status.FAILURE,
+        message="一括登録の上限を超えるため、何も変更せずに停止しました。",
+    )
+    SyncError.objects.create(run=run, code="creation_guard", message=run.message)
+    notify(run)
+
+    (customer,) = mails_to("hr@acme.example.jp")
+    (support,) = mails_to("support@vendor.example.jp")
+    assert "[この実行のみ上限を超えて登録]" in support.body
+    assert "この実行のみ上限を超えて登録]" not in customer.body
+    assert "社員情報連携をもう一度実行できます" in customer.body
+    assert "失敗した勤怠連携を再実行" not in support.body  # not a rerunnable kind
 
 
 def test_at_most_fifty_error_lines_then_a_count_of_the_rest(notify, acme):
     run = failed_run(acme, errors=60)
     notify(run)
 
-    body = mail.outbox[0].body
-    assert body.count("の出勤は既に打刻済みです。") == 50
-    assert "ほか10件" in body
+    for message in mail.outbox:
+        assert message.body.count("の出勤は既に打刻済みです。") == 50
+        assert "ほか10件" in message.body
 
 
 def test_no_secret_is_ever_in_the_mail(notify, acme):
@@ -113,11 +171,12 @@ def test_no_secret_is_ever_in_the_mail(notify, acme):
     )
     notify(run)
 
-    message = mail.outbox[0]
-    text = message.subject + message.body
-    assert acme.kot_access_token not in text
-    assert setting.app_secret not in text
-    assert "FAILURE" in message.subject
+    assert len(mail.outbox) == 2
+    for message in mail.outbox:
+        text = message.subject + message.body
+        assert acme.kot_access_token not in text
+        assert setting.app_secret not in text
+        assert "FAILURE" in message.subject
 
 
 @pytest.mark.parametrize(
@@ -142,6 +201,8 @@ def test_each_tenant_chooses_who_is_told(notify, acme, notify_contact, notify_su
     assert message.to == expected
     # The admin link is for support only.
     assert ("/admin/integrations/syncrun/" in message.body) is notify_support
+    # The customer hears whether support was told too.
+    assert ("サポートにも通知しています" in message.body) is False
 
 
 def test_a_successful_run_sends_nothing(notify, acme):
@@ -158,7 +219,7 @@ def test_a_mail_server_failure_is_logged_and_fails_only_the_mail_task(
 
     monkeypatch.setattr(EmailMessage, "send", refuse)
     run = failed_run(acme)
-    with pytest.raises(RuntimeError, match=f"run {run.pk} could not be sent"):
+    with pytest.raises(RuntimeError, match=f"customer failure notice of run {run.pk} could not"):
         notify(run)  # the task fails (shown among django-q2's failed tasks), nothing else
     assert "could not be sent" in caplog.text
     run.refresh_from_db()
@@ -176,13 +237,25 @@ def test_the_mail_is_a_task_on_the_workers_queue_once_the_run_end_commits(
     assert len(callbacks) == 1
     callbacks[0]()
 
-    (task,) = queued()
-    assert task["_key"] == WORKERS  # never the dispatcher's queue, whoever ended the run
-    assert task["func"] == SEND_RUN_MAIL
-    assert task["args"] == (run.pk,)
-    assert task["name"] == f"run-mail-{run.pk}"
-    assert task["group"] == "mail"
+    customer, support = queued()
+    for task, audience in ((customer, "customer"), (support, "support")):
+        assert task["_key"] == WORKERS  # never the dispatcher's queue, whoever ended the run
+        assert task["func"] == SEND_RUN_MAIL
+        assert task["args"] == (run.pk, audience)
+        assert task["name"] == f"run-mail-{run.pk}-{audience}"
+        assert task["group"] == "mail"
     assert mail.outbox == []  # sent by a worker, not by whoever ended the run
+
+
+def test_a_mail_task_queued_before_the_split_still_sends_both(acme, settings):
+    from integrations.tasks import send_run_mail_task
+
+    run = failed_run(acme)
+    assert send_run_mail_task(run.pk) == "sent"
+    assert sorted(m.to[0] for m in mail.outbox) == [
+        "hr@acme.example.jp",
+        "support@vendor.example.jp",
+    ]
 
 
 def test_smtp_connections_time_out(settings):
@@ -207,10 +280,12 @@ def test_a_run_that_fails_for_real_sends_one_mail(
     work(WORKERS, SEND_RUN_MAIL)
 
     assert result.status == SyncRun.Status.FAILURE
-    (message,) = mail.outbox
-    assert message.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{result.pk} FAILURE"
-    assert result.message in message.body
-    assert "a-wrong-token-for-kot" not in message.body
+    customer, support = mail.outbox  # one each, once
+    assert customer.subject == f"[連携エラー] acme 株式会社 勤怠連携 #{result.pk} FAILURE"
+    assert support.to == ["support@vendor.example.jp"]
+    for message in (customer, support):
+        assert result.message in message.body
+        assert "a-wrong-token-for-kot" not in message.body
 
 
 def test_a_newline_in_the_tenant_name_still_sends_one_header_safe_subject(notify, acme):
@@ -219,9 +294,10 @@ def test_a_newline_in_the_tenant_name_still_sends_one_header_safe_subject(notify
     run = failed_run(acme)
     notify(run)
 
-    (message,) = mail.outbox
-    assert message.subject == (
+    customer, _support = mail.outbox
+    assert customer.subject == (
         f"[連携エラー] acme 株式会社 Bcc: attacker@example.com 勤怠連携 #{run.pk} PARTIAL"
     )
-    assert "attacker@example.com" not in message.bcc
-    assert message.message()["Bcc"] is None
+    for message in mail.outbox:
+        assert "attacker@example.com" not in message.bcc
+        assert message.message()["Bcc"] is None

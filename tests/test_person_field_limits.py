@@ -74,7 +74,7 @@ def test_the_warning_is_shown_under_error_details_and_in_the_admin(world, client
 
     log = client.get(reverse("portal:run_log")).content.decode()
     assert reverse("portal:run_errors", args=[run.pk]) in log  # the link, though nothing failed
-    assert "警告 1" in log
+    assert "警告\u00a01" in log  # a no-break space: the label stays with its number
     details = client.get(reverse("portal:run_errors", args=[run.pk])).content.decode()
     assert "警告:</strong> 従業員コード:0042 のメールアドレスは50文字" in details
     admin_page = admin_client.get(reverse("admin:integrations_syncerror_changelist")).content

@@ -124,8 +124,9 @@ def test_a_replacing_api_touches_one_person_switches_updates_off_and_says_whose_
     assert "顔写真" in error.message and "人員グループ" in error.message
     assert "オフにしました" in error.message
     assert not ConnectSetting.objects.get(tenant=world.acme).update_persons
-    [notice] = mail.outbox  # the tenant's contact and support are told
-    assert settings.SUPPORT_EMAIL in notice.to and "従業員コード:0011(山田" in notice.body
+    customer, support = mail.outbox  # the tenant's contact and support are told
+    assert support.to == [settings.SUPPORT_EMAIL] and "従業員コード:0011(山田" in support.body
+    assert "従業員コード:0011(山田" in customer.body
     after = {p["id"]: p for p in sandbox.senselink.persons.values()}
     lost = [p for p in before.values() if not after[p["id"]].get("avatar")]
     assert [p["job_number"] for p in lost] == ["0011"]  # one photo at most

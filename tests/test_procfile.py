@@ -125,6 +125,32 @@ def test_release_then_web_serve_the_styled_admin_with_debug_off(tmp_path):
         web.wait(timeout=30)
 
 
+def test_gunicorn_logs_in_japan_time_like_everything_else(tmp_path):
+    """The master's own lines ("Starting gunicorn") as well as its workers', on a UTC machine."""
+    port = procfile_free_port()
+    env = {
+        "DJANGO_SETTINGS_MODULE": "portal.settings",
+        "DEBUG": "true",
+        "TZ": "UTC",
+        "PORT": str(port),
+        "WEB_CONCURRENCY": "1",
+        "PATH": "/usr/bin:/bin",
+    }
+    log = tmp_path / "web.log"
+    web = procfile.start("web", env=env, log=log)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and "Booting worker" not in log.read_text():
+            assert web.poll() is None, log.read_text()
+            time.sleep(0.1)
+    finally:
+        web.terminate()
+        web.wait(timeout=30)
+    stamps = re.findall(r"^\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d ([+-]\d{4})\]", log.read_text(), re.M)
+    assert "Starting gunicorn" in log.read_text()
+    assert stamps and set(stamps) == {"+0900"}, log.read_text()
+
+
 def procfile_free_port() -> int:
     import socket
 

@@ -205,7 +205,7 @@ def test_log_rows_newest_first_with_manual_time_format(acme):
     assert page.index(other_day) < page.index(same_day)
     assert "社員情報連携" in page and "勤怠連携" in page
     assert "SUCCESS" in page and "PARTIAL" in page
-    assert "登録 3・更新 0・削除 0・スキップ 0・エラー 1" in page
+    assert "登録 3・更新 0・削除 0・スキップ 0・エラー 1".replace(" ", "\u00a0") in page
     assert "対象日 2021年02月24日" in page
 
 
@@ -266,26 +266,27 @@ def test_error_detail_lists_one_line_per_error_in_manual_wording(acme):
     assert "勤怠連携 #" in page
 
 
-def test_log_paginates_with_rows_per_page(acme):
+def test_log_paginates_with_rows_per_page_in_japanese(acme):
     start = datetime(2026, 11, 1, 3, 0, tzinfo=JST)
     for i in range(51):
         make_run(acme.acme, at=start + timedelta(hours=i))
     page = acme.client.get(reverse("portal:connect_list") + "?per_page=5").content.decode()
-    assert "1-5 of 51" in page
-    assert page.count("<tr>\n        <td>SenseThunder連携</td>") == 5
+    assert "51件中 1〜5件" in page
+    assert page.count('<td data-label="種別">') == 5
+    assert "表示件数" in page and "Rows per page" not in page
     assert "?per_page=5&amp;page=2" in page
     newest = f"{start + timedelta(hours=50):%Y年%m月%d日 %H:%M:%S}"
     assert newest in page
 
     page = acme.client.get(reverse("portal:connect_list") + "?per_page=5&page=2").content.decode()
-    assert "6-10 of 51" in page
+    assert "51件中 6〜10件" in page
     page = acme.client.get(reverse("portal:connect_list") + "?per_page=50&page=2").content.decode()
-    assert "51-51 of 51" in page
+    assert "51件中 51〜51件" in page
     # Unknown sizes fall back to the default (10); a page past the end shows the last.
     page = acme.client.get(reverse("portal:connect_list") + "?per_page=7").content.decode()
-    assert "1-10 of 51" in page
+    assert "51件中 1〜10件" in page
     page = acme.client.get(reverse("portal:connect_list") + "?page=999").content.decode()
-    assert "51-51 of 51" in page
+    assert "51件中 51〜51件" in page
     for size in (5, 10, 25, 50):
         assert f'<option value="{size}"' in page
 
@@ -299,7 +300,7 @@ def test_log_query_count_does_not_grow_with_history(acme, django_assert_max_num_
     # Session, user, membership, consent, setting, count, page, active.
     with django_assert_max_num_queries(10):
         response = acme.client.get(reverse("portal:connect_list") + "?per_page=50")
-    assert "1-50 of 60" in response.content.decode()
+    assert "60件中 1〜50件" in response.content.decode()
 
 
 def test_log_partial_is_marked_active_while_a_run_is_in_progress(acme):
@@ -339,7 +340,9 @@ def test_manual_employee_run_is_queued_and_reported(acme):
     assert run.triggered_by == acme.acme_user
     assert response.redirect_chain[-1][0] == reverse("portal:connect_list")
     page = response.content.decode()
-    assert f"社員情報連携 #{run.pk} を登録しました。" in page
+    # Queued, not done: the message does not read as if employees were registered.
+    assert f"社員情報連携 #{run.pk} の実行を受け付けました。結果は連携ログに表示されます。" in page
+    assert "を登録しました" not in page
     assert '<span class="status status-queued">待機中</span>' in page
     assert 'data-active="true"' in page
 
@@ -359,7 +362,9 @@ def test_manual_attendance_run_takes_the_date(acme):
     )
     run = SyncRun.objects.get(tenant=acme.acme)
     assert run.kind == "attendance" and run.target_date == date(2026, 11, 20)
-    assert f"勤怠連携 #{run.pk} (2026年11月20日) を登録しました。" in response.content.decode()
+    assert (
+        f"勤怠連携 #{run.pk} (2026年11月20日) の実行を受け付けました。" in response.content.decode()
+    )
 
 
 @pytest.mark.parametrize(

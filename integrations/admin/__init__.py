@@ -10,7 +10,9 @@ Secrets are write-only here: pages show whether one is set (and its last 4 chara
 separate input replaces it, an empty input keeps it, and history only names the field.
 
 One module per admin: tenants.py (with its inline connect_settings.py), runs.py (with its page
-failed_runs.py), errors.py, ledger.py, users.py, audit.py (変更履歴). Their forms are in forms.py, list filters in
+failed_runs.py), errors.py, ledger.py, users.py, audit.py (変更履歴); the libraries' models in
+Japanese: lockouts.py (django-axes, with the desk's unlock action), task_queue.py (django-q2).
+Their forms are in forms.py, list filters in
 filters.py, shared display helpers in display.py and the read-only and run-trigger rules in
 mixins.py. Importing this package registers them all.
 """
@@ -18,16 +20,24 @@ mixins.py. Importing this package registers them all.
 from .audit import AuditEntryAdmin
 from .errors import SyncErrorAdmin
 from .ledger import PunchLedgerAdmin
+from .lockouts import LockoutAdmin, LoginLogAdmin
 from .runs import SyncRunAdmin
+from .task_queue import QueuedTaskAdmin
 from .tenants import TenantAdmin
+from .two_factor import RecoveryCodesAdmin, TotpDeviceAdmin
 from .users import TenantMembershipAdmin, TermsConsentAdmin
 
 __all__ = [
     "AuditEntryAdmin",
+    "LockoutAdmin",
+    "LoginLogAdmin",
     "PunchLedgerAdmin",
+    "QueuedTaskAdmin",
     "SyncErrorAdmin",
     "SyncRunAdmin",
     "TenantAdmin",
+    "RecoveryCodesAdmin",
+    "TotpDeviceAdmin",
     "TenantMembershipAdmin",
     "TermsConsentAdmin",
 ]

@@ -45,17 +45,22 @@ def status_badge(status: str) -> SafeString | None:
     )
 
 
-def jst(value: datetime | None) -> str | None:
-    return f"{value.astimezone(JST):%Y-%m-%d %H:%M}" if value else None
+# What an admin shows for no value. A display method's None reads "None" on a change form (Django
+# shows its read-only callables as they are), so the helpers below return this instead.
+EMPTY = "-"
+
+
+def jst(value: datetime | None) -> str:
+    return f"{value.astimezone(JST):%Y-%m-%d %H:%M}" if value else EMPTY
 
 
 def jst_today() -> date:
     return timezone.now().astimezone(JST).date()
 
 
-def format_duration(delta: timedelta | None) -> str | None:
+def format_duration(delta: timedelta | None) -> str:
     if delta is None:
-        return None
+        return EMPTY
     minutes, seconds = divmod(int(delta.total_seconds()), 60)
     hours, minutes = divmod(minutes, 60)
     if hours:

@@ -42,7 +42,7 @@ class SyncErrorAdmin(AppendOnlyAdminMixin, admin.ModelAdmin[SyncError]):
     list_per_page = 100
 
     @admin.display(description=_("発生日時"), ordering="created_at")
-    def created(self, obj: SyncError) -> str | None:
+    def created(self, obj: SyncError) -> str:
         return jst(obj.created_at)
 
     @admin.display(description=_("連携ログ"), ordering="run")

@@ -10,7 +10,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from ..forms import WriteOnlySecretsMixin, secret_field
-from ..models import ConnectSetting, Tenant
+from ..models import ConnectSetting, Tenant, TenantMembership
 from ..validators import validate_target_date
 
 SECRET_HELP = _(
@@ -58,3 +58,12 @@ class AttendanceRunForm(forms.Form):
     """The tenant page's [勤怠連携を実行] button: the day whose records to send."""
 
     target_date = forms.DateField(label=_("対象日"), validators=[validate_target_date])
+
+
+class TenantMembershipForm(forms.ModelForm):
+    """The membership's two fields under Japanese names (the model leaves them unnamed)."""
+
+    class Meta:
+        model = TenantMembership
+        fields = "__all__"  # noqa: DJ007
+        labels = {"user": _("ユーザー"), "tenant": _("テナント")}

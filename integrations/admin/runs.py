@@ -10,23 +10,27 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from ..models import SyncError, SyncRun, Tenant
 from ..services import exports
+from ..services.preview import preview_sync
 from ..services.reruns import rerun
 from ..services.runs import RunRefused, describe, request_run
-from .display import CappedCountPaginator, format_duration, jst, jst_today, status_badge
+from .display import EMPTY, CappedCountPaginator, format_duration, jst, jst_today, status_badge
 from .failed_runs import failed_runs_page
 from .filters import TenantFilter
 from .mixins import AppendOnlyAdminMixin, TriggersRunsMixin
 
 REASONS_SHOWN = 5
+# The confirmation of the creation guard's override lists this many of the persons to register.
+MASS_CREATE_LINES = 20
 
 
 def _first_few(texts: list[str]) -> str:
@@ -54,17 +58,17 @@ class SyncErrorInline(AppendOnlyAdminMixin, admin.TabularInline[SyncError, SyncR
 
 @admin.register(SyncRun)
 class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[SyncRun]):
+    # Fits a 1280 px screen beside the filters: the kind's cell carries how it was started and
+    # its target date, and no header or value is broken inside a word (change_list.html).
     list_display = [
         "id",
         "tenant_link",
-        "kind",
-        "trigger",
-        "target_date",
+        "kind_cell",
         "status_badge",
         "started",
         "duration_display",
         "counters",
-        "triggered_by_label",
+        "who",
     ]
     list_filter = [
         "status",
@@ -155,16 +159,27 @@ class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[Syn
         url = reverse("admin:integrations_tenant_change", args=[obj.tenant_id])
         return format_html('<a href="{}">{}</a>', url, obj.tenant.name)
 
+    @admin.display(description=_("種別"), ordering="kind")
+    def kind_cell(self, obj: SyncRun) -> SafeString:
+        details = [obj.get_trigger_display()]
+        if obj.target_date:
+            details.append(f"対象日 {obj.target_date:%Y年%m月%d日}")
+        return format_html("{}<br><small>{}</small>", obj.get_kind_display(), " ".join(details))
+
+    @admin.display(description=_("実行者"), ordering="triggered_by_label")
+    def who(self, obj: SyncRun) -> str:
+        return obj.triggered_by_label or EMPTY
+
     @admin.display(description=_("結果"), ordering="status")
     def status_badge(self, obj: SyncRun) -> SafeString | None:
         return status_badge(obj.status)
 
     @admin.display(description=_("開始日時"), ordering="started_at")
-    def started(self, obj: SyncRun) -> str | None:
+    def started(self, obj: SyncRun) -> str:
         return jst(obj.started_at)
 
     @admin.display(description=_("処理時間"))
-    def duration_display(self, obj: SyncRun) -> str | None:
+    def duration_display(self, obj: SyncRun) -> str:
         return format_duration(obj.duration)
 
     @admin.display(description=_("登録/更新/削除/スキップ/失敗"))
@@ -252,17 +267,18 @@ class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[Syn
         }
         return super().change_view(request, object_id, form_url, extra_context)
 
-    @method_decorator(require_POST)
+    @method_decorator(require_http_methods(["GET", "POST"]))
     def allow_mass_create_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
-        """この実行のみ上限を超えて登録: a new employee run allowed past the creation guard once."""
+        """この実行のみ上限を超えて登録: a confirmation page (GET) with how many persons the new
+        run would register now, then (POST) a new employee run allowed past the creation guard
+        once, linked to the stopped run (``rerun_of``)."""
         if not (self.has_trigger_permission(request) and self.has_view_permission(request)):
             raise PermissionDenied
         run = self.get_object(request, unquote(object_id))
         if run is None:
             raise Http404
-        back = HttpResponseRedirect(
-            reverse(f"{self.admin_site.name}:integrations_syncrun_change", args=[run.pk])
-        )
+        change_url = f"{self.admin_site.name}:integrations_syncrun_change"
+        back = HttpResponseRedirect(reverse(change_url, args=[run.pk]))
         if not self.stopped_by_creation_guard(run):
             self.message_user(
                 request,
@@ -270,12 +286,15 @@ class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[Syn
                 messages.ERROR,
             )
             return back
+        if request.method == "GET":
+            return self._confirm_mass_create(request, run)
         try:
             result = request_run(
                 tenant=run.tenant,
                 kind=SyncRun.Kind.EMPLOYEE,
                 trigger=SyncRun.Trigger.MANUAL,
                 user=request.user,
+                rerun_of=run,
                 allow_mass_create=True,
             )
         except RunRefused as exc:
@@ -284,19 +303,37 @@ class SyncRunAdmin(AppendOnlyAdminMixin, TriggersRunsMixin, admin.ModelAdmin[Syn
         self.log_change(
             request, run, f"{describe(result.run)} を一括登録の上限を超えて登録できるよう実行"
         )
-        run_url = reverse(
-            f"{self.admin_site.name}:integrations_syncrun_change", args=[result.run.pk]
-        )
-        self.message_user(
-            request,
-            format_html(
-                '<a href="{}">{}</a> この実行に限り、一括登録の上限を超えて登録します。',
+        run_url = reverse(change_url, args=[result.run.pk])
+        if result.created:
+            text = format_html(
+                '<a href="{}">{}</a> の実行を受け付けました({} の再実行)。'
+                "この実行に限り、一括登録の上限を超えて登録します。{}",
                 run_url,
-                result.message,
-            ),
-            messages.SUCCESS if result.created else messages.WARNING,
-        )
+                describe(result.run),
+                describe(run),
+                result.run.message,
+            )
+        else:
+            text = format_html('<a href="{}">{}</a>', run_url, result.message)
+        self.message_user(request, text, messages.SUCCESS if result.created else messages.WARNING)
         return HttpResponseRedirect(run_url)
+
+    def _confirm_mass_create(self, request: HttpRequest, run: SyncRun) -> HttpResponse:
+        """What the override would do now (the preview: reads only), and the button to do it."""
+        preview = preview_sync(tenant=run.tenant, kind=SyncRun.Kind.EMPLOYEE)
+        creates = [line for line in preview.lines if line.startswith("登録: ")]
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"一括登録の上限を超えて登録: {describe(run)}",
+            "run": run,
+            "preview": preview,
+            "creates": creates[:MASS_CREATE_LINES],
+            "more": max(0, preview.counts.get("create", 0) - MASS_CREATE_LINES),
+        }
+        return TemplateResponse(
+            request, "admin/integrations/syncrun/allow_mass_create.html", context
+        )
 
     def failed_runs_view(self, request: HttpRequest) -> HttpResponse:
         return failed_runs_page(self, request)

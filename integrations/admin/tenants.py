@@ -330,9 +330,14 @@ class TenantAdmin(TriggersRunsMixin, admin.ModelAdmin[Tenant]):
         run_url = reverse(
             f"{self.admin_site.name}:integrations_syncrun_change", args=[result.run.pk]
         )
-        self.message_user(
-            request,
-            format_html('<a href="{}">{}</a>', run_url, result.message),
-            messages.SUCCESS if result.created else messages.WARNING,
-        )
+        if result.created:  # queued, not done: nothing is registered yet
+            text = format_html(
+                '<a href="{}">{}</a> の実行を受け付けました。{}',
+                run_url,
+                describe(result.run),
+                result.run.message,
+            )
+        else:
+            text = format_html('<a href="{}">{}</a>', run_url, result.message)
+        self.message_user(request, text, messages.SUCCESS if result.created else messages.WARNING)
         return self._back(tenant)

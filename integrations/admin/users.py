@@ -2,7 +2,9 @@
 
 Support does what a tenant's 管理者 does on メンバー管理: change a role, deactivate, and (re)send
 the invitation (a POST-only button, as Django's UserAdmin adds its password change). The last
-active 管理者 of a tenant can be neither demoted nor deactivated (services/members.py).
+active 管理者 of a tenant can be neither demoted nor deactivated (services/members.py). The
+models leave their user and tenant fields unnamed (Django would show "USER" and "TENANT"): the
+columns and the form name them in Japanese.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class TenantMembershipForm(forms.ModelForm):
     class Meta:
         model = TenantMembership
         fields = ["user", "tenant", "role", "is_active"]
+        labels = {"user": _("ユーザー"), "tenant": _("テナント")}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -46,10 +49,20 @@ class TenantMembershipForm(forms.ModelForm):
         return cleaned
 
 
+class _UserAndTenantColumns:
+    @admin.display(description=_("ユーザー"), ordering="user__username")
+    def user_name(self, obj: TenantMembership | TermsConsent) -> str:
+        return obj.user.get_username()
+
+    @admin.display(description=_("テナント"), ordering="tenant__name")
+    def tenant_name(self, obj: TenantMembership | TermsConsent) -> str:
+        return obj.tenant.name
+
+
 @admin.register(TenantMembership)
-class TenantMembershipAdmin(admin.ModelAdmin[TenantMembership]):
+class TenantMembershipAdmin(_UserAndTenantColumns, admin.ModelAdmin[TenantMembership]):
     form = TenantMembershipForm
-    list_display = ["user", "tenant", "role", "is_active", "state", "invited"]
+    list_display = ["user_name", "tenant_name", "role", "is_active", "state", "invited"]
     list_filter = ["role", "is_active"]
     list_select_related = ["user", "tenant"]
     search_fields = ["user__username", "user__email", "tenant__name", "tenant__slug"]
@@ -108,8 +121,12 @@ class TenantMembershipAdmin(admin.ModelAdmin[TenantMembership]):
 
 
 @admin.register(TermsConsent)
-class TermsConsentAdmin(AppendOnlyAdminMixin, admin.ModelAdmin[TermsConsent]):
-    list_display = ["user", "tenant", "version", "accepted_at"]
+class TermsConsentAdmin(
+    _UserAndTenantColumns, AppendOnlyAdminMixin, admin.ModelAdmin[TermsConsent]
+):
+    list_display = ["user_name", "tenant_name", "version", "accepted_at"]
     list_select_related = ["user", "tenant"]
     list_filter = ["version"]
     search_fields = ["user__username", "tenant__name", "tenant__slug"]
+    fields = ["user_name", "tenant_name", "version", "accepted_at"]
+    readonly_fields = fields

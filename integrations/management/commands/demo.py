@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from io import StringIO
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
@@ -18,11 +21,18 @@ DEMO_PERSON_GROUPS = "1"
 # The demo tenant allows its first sync through; a real tenant's first sync is let through once
 # by support ("この実行のみ上限を超えて登録") or by raising these limits.
 DEMO_CREATION_GUARD_COUNT = 200
+# The support desk's everyday account: staff in the サポート group (setup_support_group), not a
+# superuser, so the demo shows what the desk sees and may do. The superuser (secrets, the
+# subscription status, users) is a separate account.
 SUPPORT_USER = ("support", "support-portal-2026")
+SUPERUSER = ("admin", "admin-portal-2026")
 
 
 class Command(BaseCommand):
-    help = "Create (or refresh) the demo tenant, a tenant user and a support superuser."
+    help = (
+        "Create (or refresh) the demo tenant, a tenant user, a support-desk account (the サポート "
+        "group) and a superuser."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--senselink-port", type=int, default=8702)
@@ -57,15 +67,25 @@ class Command(BaseCommand):
                 user.set_password(TENANT_USER[1])
                 user.save()
             TenantMembership.objects.get_or_create(user=user, defaults={"tenant": tenant})
-            support, created = User.objects.get_or_create(
-                username=SUPPORT_USER[0], defaults={"is_staff": True, "is_superuser": True}
-            )
+            support, created = User.objects.get_or_create(username=SUPPORT_USER[0])
             if created:
                 support.set_password(SUPPORT_USER[1])
-                support.save()
-        (tenant_user, tenant_password), (support_user, support_password) = TENANT_USER, SUPPORT_USER
+            # An older demo made it a superuser: the desk's account is plain staff.
+            support.is_superuser = False
+            support.save()
+            call_command("setup_support_group", SUPPORT_USER[0], stdout=StringIO())
+            root, created = User.objects.get_or_create(
+                username=SUPERUSER[0], defaults={"is_staff": True, "is_superuser": True}
+            )
+            if created:
+                root.set_password(SUPERUSER[1])
+                root.save()
         self.stdout.write(
             f"\nDemo ready (sandbox KOT on :8701, SenseLink on :{senselink_port}):\n"
-            f"  tenant pages  http://127.0.0.1:8000/        user {tenant_user} / password {tenant_password}\n"
-            f"  support admin http://127.0.0.1:8000/admin/  user {support_user} / password {support_password}\n"
+            f"  tenant pages  http://127.0.0.1:8000/        user {TENANT_USER[0]} / password "
+            f"{TENANT_USER[1]}  (the customer)\n"
+            f"  support admin http://127.0.0.1:8000/admin/  user {SUPPORT_USER[0]} / password "
+            f"{SUPPORT_USER[1]}  (サポート group: views, runs, unlocks)\n"
+            f"  support admin http://127.0.0.1:8000/admin/  user {SUPERUSER[0]} / password "
+            f"{SUPERUSER[1]}  (superuser: secrets, subscriptions, users)\n"
         )

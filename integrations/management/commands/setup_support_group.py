@@ -9,16 +9,19 @@ from django.db import transaction
 from django.db.models import Q
 
 GROUP_NAME = "サポート"
-# View everything of the portal, its audit trail (変更履歴) and the task queue.
-VIEW_APPS = ["integrations", "django_q", "auditlog"]
+# View everything of the portal, its audit trail (変更履歴), the task queue and the login
+# lock-outs.
+VIEW_APPS = ["integrations", "django_q", "auditlog", "axes"]
 # Edit customers' ordinary settings (secrets and the subscription stay superuser-only: the
-# admin enforces that), and trigger runs: "add_syncrun" is this project's "may trigger runs".
+# admin enforces that), trigger runs ("add_syncrun" is this project's "may trigger runs"), and
+# unlock a locked-out login ("delete_accessattempt": the lock-outs admin's unlock action).
 EXTRA_PERMISSIONS = [
     ("integrations", "change_tenant"),
     ("integrations", "change_connectsetting"),
     ("integrations", "add_syncrun"),
     # メンバー管理 for customers: roles, deactivation, invitations.
     ("integrations", "change_tenantmembership"),
+    ("axes", "delete_accessattempt"),
 ]
 
 
@@ -34,7 +37,7 @@ def support_permissions():
 class Command(BaseCommand):
     help = (
         f"「{GROUP_NAME}」グループを作成・更新します(全データの閲覧、連携の実行、"
-        "テナント設定の変更。シークレットと契約状態はスーパーユーザーのみ)。"
+        "テナント設定の変更、ログインのロック解除。シークレットと契約状態はスーパーユーザーのみ)。"
         "ユーザー名を渡すと、そのユーザーをスタッフにしてグループに加えます。"
     )
 
