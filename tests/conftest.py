@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 
+import connectors.http as http_module
 from connectors import throttle
+from connectors.http import HttpClient
 
 pytest_plugins = ["connectors.sandbox.pytest_plugin"]
 
@@ -36,6 +41,61 @@ class Recorder:
         return self.now
 
 
+# Under pytest-xdist (`make test`), these serial groups are handed out first, longest first, so
+# they run beside the many short tests instead of after them (the Makefile passes
+# --no-loadscope-reorder: work goes out in collection order). Each group keeps one module's
+# tests in one process: its report section needs every cell of its matrix in one session.
+LONGEST_GROUPS_FIRST = (
+    "production",
+    "fault-matrix",
+    "senselink-readings",
+    "kot-readings",
+    "push-matrix",
+    "realtime-poll",
+    "browser",
+)
+
+
+def pytest_configure(config):
+    _redis_db_per_worker()
+
+
+def _redis_db_per_worker() -> None:
+    """Under pytest-xdist, worker gwN uses Redis db (REDIS_TEST_URL's db + N), so the qcluster
+    tests two workers run at once never share a queue."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("REDIS_TEST_URL")
+    if not worker or not url:
+        return
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if db > 15:
+        raise pytest.UsageError(
+            f"REDIS_TEST_URL={url} with {worker}: Redis db {db} does not exist (0-15); "
+            "name a lower db or run fewer workers"
+        )
+    os.environ["REDIS_TEST_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    def rank(item) -> tuple[int, int]:
+        group = item.get_closest_marker("xdist_group")
+        name = (group.args or [group.kwargs.get("name")])[0] if group else None
+        if name in LONGEST_GROUPS_FIRST:
+            return (0, LONGEST_GROUPS_FIRST.index(name))
+        return (1, 0) if item.get_closest_marker("slow") else (2, 0)
+
+    items.sort(key=rank)  # stable: pytest-django's order stays within each rank
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher(django_test_environment):
+    """Tests hash passwords with MD5 (production keeps Django's PBKDF2: 0.2 s a password, which
+    every `world` paid twice). tests/test_settings_startup.py checks production's hasher."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -45,6 +105,31 @@ def recorder() -> Recorder:
 def noon():
     with time_machine.travel(NOON, tick=True) as traveller:
         yield traveller
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """The connectors' real retry policy with the waiting compressed: how many tries, what is
+    retried and what is not stay the production ones (docs/RELIABILITY.md, the fault matrix)."""
+    real = HttpClient._retry_delay
+
+    def quick(self, attempt, error):
+        delay = real(self, attempt, error)
+        return None if delay is None else min(delay, 0.02)
+
+    monkeypatch.setattr(HttpClient, "_retry_delay", quick)
+    # KOT's throttled resends: the real budget (count and total wait), each wait compressed,
+    # and the learned pacing never slower than 50 calls/s.
+    real_throttle = HttpClient._throttle_delay
+
+    def quick_throttle(self, resent, waited, error):
+        delay = real_throttle(self, resent, waited, error)
+        return None if delay is None else min(delay, 0.02)
+
+    monkeypatch.setattr(HttpClient, "_throttle_delay", quick_throttle)
+    monkeypatch.setattr(throttle, "MIN_RATE", 50.0)
+    monkeypatch.setattr(http_module, "THROTTLED_INTERVAL", 0.01)
+    monkeypatch.setattr(http_module, "MAX_INTERVAL", 0.05)
 
 
 @pytest.fixture(autouse=True)

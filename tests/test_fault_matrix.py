@@ -20,9 +20,6 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-import connectors.http as http_module
-import connectors.throttle as throttle_module
-from connectors.http import HttpClient
 from connectors.kot import KotClient
 from connectors.sandbox.data import overlong
 from connectors.senselink import SenseLinkClient
@@ -35,7 +32,7 @@ from tests.fault_matrix_report import CellResult, MatrixReport
 from tests.hostile_helpers import HostileCost, measure, write_hostile_section
 from tests.sync_world import DAY, at, configure, only_records, small_kot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.xdist_group("fault-matrix")]
 
 HOSTILE_COSTS: dict[str, HostileCost] = {}
 
@@ -1287,30 +1284,6 @@ def fault_matrix_report():
     yield report
     report.finish()
     write_hostile_section(report, HOSTILE_IDS, HOSTILE_COSTS)
-
-
-@pytest.fixture
-def fast_retries(monkeypatch):
-    """The connectors' real retry policy with the waiting compressed (see the report's notes)."""
-    real = HttpClient._retry_delay
-
-    def quick(self, attempt, error):
-        delay = real(self, attempt, error)
-        return None if delay is None else min(delay, 0.02)
-
-    monkeypatch.setattr(HttpClient, "_retry_delay", quick)
-    # KOT's throttled resends: the real budget (count and total wait), each wait compressed,
-    # and the learned pacing never slower than 50 calls/s.
-    real_throttle = HttpClient._throttle_delay
-
-    def quick_throttle(self, resent, waited, error):
-        delay = real_throttle(self, resent, waited, error)
-        return None if delay is None else min(delay, 0.02)
-
-    monkeypatch.setattr(HttpClient, "_throttle_delay", quick_throttle)
-    monkeypatch.setattr(throttle_module, "MIN_RATE", 50.0)
-    monkeypatch.setattr(http_module, "THROTTLED_INTERVAL", 0.01)
-    monkeypatch.setattr(http_module, "MAX_INTERVAL", 0.05)
 
 
 def database_label() -> str:

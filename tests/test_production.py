@@ -41,7 +41,12 @@ from tests.fault_matrix_report import write_section
 from tests.live_world import skip_near_a_kot_window, subprocess_database_url
 from tests.multi_tenant_sandbox import MultiTenantSandbox
 
-pytestmark = [pytest.mark.production, pytest.mark.cluster]
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.cluster,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("production"),
+]
 
 JST = ZoneInfo("Asia/Tokyo")
 TENANTS = 200

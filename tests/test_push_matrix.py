@@ -29,7 +29,11 @@ from tests.fault_matrix_report import read_section, write_section
 from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import small_kot
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.slow,
+    pytest.mark.xdist_group("push-matrix"),
+]
 
 START = datetime(2026, 11, 25, 7, 50, tzinfo=JST)  # before KOT's 08:30 window
 IN_WINDOW = datetime(2026, 11, 25, 8, 45, tzinfo=JST)

@@ -16,7 +16,8 @@ from integrations.services.runs import request_run
 from tests.conftest import JST
 from tests.sync_world import configure, only_records, punches, small_kot
 
-pytestmark = pytest.mark.django_db
+# One process runs the whole module: its report section needs every scenario (pytest-xdist).
+pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("realtime-poll")]
 
 # The real-time rows of docs/RELIABILITY.md (section "realtime-poll"): each scenario test
 # records what it observed; the section is rewritten when every scenario ran in the session.

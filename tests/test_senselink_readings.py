@@ -27,7 +27,11 @@ from tests.conftest import JST
 from tests.fault_matrix_report import write_section
 from tests.sync_world import DAY, at, configure, small_kot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.slow,
+    pytest.mark.xdist_group("senselink-readings"),
+]
 
 MODES = list(READINGS)
 EMPLOYEE = SyncRun.Kind.EMPLOYEE
