@@ -8,10 +8,9 @@ STAMP := $(VENV)/.installed
 
 # Tests run in parallel processes (pytest-xdist). They mostly wait on loopback HTTP and on the
 # processes they start, so more workers than cores pays; PYTEST_WORKERS=0 runs in one process.
-# Serial groups (xdist_group: a matrix whose report needs all its cells, the production proof,
-# the browser) go out first, longest first (tests/conftest.py LONGEST_GROUPS_FIRST).
+# A few modules run whole in one worker and go out first (tests/parallel.py SERIAL_MODULES).
 PYTEST_WORKERS ?= 4
-XDIST := -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+XDIST := -n $(PYTEST_WORKERS)
 # `make check` leaves out what takes long or needs more than the code: the matrices, the
 # production proof and the tests that start processes (marked slow), and the browser.
 QUICK := not slow and not browser and not production

@@ -15,6 +15,7 @@ from django.test import override_settings
 import connectors.http as http_module
 from connectors import throttle
 from connectors.http import HttpClient
+from tests import parallel
 
 pytest_plugins = ["connectors.sandbox.pytest_plugin"]
 
@@ -41,21 +42,6 @@ class Recorder:
         return self.now
 
 
-# Under pytest-xdist (`make test`), these serial groups are handed out first, longest first, so
-# they run beside the many short tests instead of after them (the Makefile passes
-# --no-loadscope-reorder: work goes out in collection order). Each group keeps one module's
-# tests in one process: its report section needs every cell of its matrix in one session.
-LONGEST_GROUPS_FIRST = (
-    "production",
-    "fault-matrix",
-    "senselink-readings",
-    "kot-readings",
-    "push-matrix",
-    "realtime-poll",
-    "browser",
-)
-
-
 def pytest_configure(config):
     _redis_db_per_worker()
 
@@ -78,14 +64,14 @@ def _redis_db_per_worker() -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(items):
-    def rank(item) -> tuple[int, int]:
-        group = item.get_closest_marker("xdist_group")
-        name = (group.args or [group.kwargs.get("name")])[0] if group else None
-        if name in LONGEST_GROUPS_FIRST:
-            return (0, LONGEST_GROUPS_FIRST.index(name))
-        return (1, 0) if item.get_closest_marker("slow") else (2, 0)
+    items.sort(key=parallel.rank)  # the long serial modules first (tests/parallel.py)
 
-    items.sort(key=rank)  # stable: pytest-django's order stays within each rank
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") in ("load", "loadgroup"):
+        return parallel.make_scheduler(config, log)
+    return None
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -107,6 +107,7 @@ def _write_atomically(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
+        os.chmod(temporary, 0o644)  # mkstemp's 0600 would outlive the replace
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -139,9 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--print", action="store_true", help="print the assembled document")
     args = parser.parse_args(argv)
-    for line in assemble():
+    for line in assemble(report=REPORT_PATH, fragments=FRAGMENTS_DIR):
         print(f"- {line}")
-    print(f"Wrote {REPORT_PATH.relative_to(BASE_DIR)}.")
+    print(f"Wrote {REPORT_PATH}.")
     if args.print:
         print()
         sys.stdout.write(REPORT_PATH.read_text(encoding="utf-8"))

@@ -34,7 +34,6 @@ DOC_SHOTS = Path(django_settings.BASE_DIR) / "docs" / "screenshots"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.xdist_group("browser"),  # one Chromium at a time
     pytest.mark.skipif(
         not os.path.exists(CHROMIUM),
         reason=f"{CHROMIUM} is missing: run scripts/ensure_browser.sh as root "

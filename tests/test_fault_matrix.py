@@ -32,7 +32,7 @@ from tests.fault_matrix_report import CellResult, MatrixReport
 from tests.hostile_helpers import HostileCost, measure, write_hostile_section
 from tests.sync_world import DAY, at, configure, only_records, small_kot
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow, pytest.mark.xdist_group("fault-matrix")]
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 HOSTILE_COSTS: dict[str, HostileCost] = {}
 

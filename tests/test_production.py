@@ -45,7 +45,6 @@ pytestmark = [
     pytest.mark.production,
     pytest.mark.cluster,
     pytest.mark.slow,
-    pytest.mark.xdist_group("production"),
 ]
 
 JST = ZoneInfo("Asia/Tokyo")

@@ -32,7 +32,6 @@ from tests.sync_world import small_kot
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.slow,
-    pytest.mark.xdist_group("push-matrix"),
 ]
 
 START = datetime(2026, 11, 25, 7, 50, tzinfo=JST)  # before KOT's 08:30 window

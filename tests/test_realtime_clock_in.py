@@ -16,8 +16,7 @@ from integrations.services.runs import request_run
 from tests.conftest import JST
 from tests.sync_world import configure, only_records, punches, small_kot
 
-# One process runs the whole module: its report section needs every scenario (pytest-xdist).
-pytestmark = [pytest.mark.django_db, pytest.mark.xdist_group("realtime-poll")]
+pytestmark = pytest.mark.django_db
 
 # The real-time rows of docs/RELIABILITY.md (section "realtime-poll"): each scenario test
 # records what it observed; the section is rewritten when every scenario ran in the session.

@@ -30,7 +30,6 @@ from tests.sync_world import DAY, at, configure, small_kot
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.slow,
-    pytest.mark.xdist_group("senselink-readings"),
 ]
 
 MODES = list(READINGS)
