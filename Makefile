@@ -54,17 +54,20 @@ check: setup lint typecheck
 	$(BIN)/pytest $(XDIST) -q -m "$(QUICK)" $(PYTEST_ARGS)
 
 ## The whole suite (no lint, no coverage) with the process clock at AT=HH:MM JST today
-## (libfaketime), e.g. `make test-at AT=09:15 PYTEST_ARGS=tests/test_healthz.py`.
+## (libfaketime), e.g. `make test-at AT=09:15 PYTEST_ARGS=tests/test_healthz.py`. Its report
+## sections go to test-artifacts/reports-at/: `make reports` never takes a faked clock's.
 test-at: setup faketime-deps
 	@test -n "$(AT)" || { echo "usage: make test-at AT=HH:MM [PYTEST_ARGS=...]" >&2; exit 2; }
-	$(PY) scripts/at_jst.py $(AT) -- $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
+	REPORT_FRAGMENTS_DIR=$(CURDIR)/test-artifacts/reports-at \
+		$(PY) scripts/at_jst.py $(AT) -- $(BIN)/pytest $(XDIST) $(PYTEST_ARGS)
 
 ## The whole suite at each of WINDOW_TIMES (inside KOT's 08:30-10:00 and 17:30-18:30 windows):
 ## a test that forgot to pin its clock fails here, not at random on a developer's morning.
 test-windows: setup faketime-deps
 	@set -e; for at in $(WINDOW_TIMES); do \
 		echo "=== the test suite at $$at JST ==="; \
-		$(PY) scripts/at_jst.py $$at -- $(BIN)/pytest $(XDIST) $(PYTEST_ARGS); \
+		REPORT_FRAGMENTS_DIR=$(CURDIR)/test-artifacts/reports-at \
+			$(PY) scripts/at_jst.py $$at -- $(BIN)/pytest $(XDIST) $(PYTEST_ARGS); \
 	done
 
 ## docs/RELIABILITY.md from the sections the last test runs wrote (test-artifacts/reports/);

@@ -4,9 +4,10 @@
 
 The clock starts at HH:MM JST today and runs on from there. It is an offset (libfaketime's
 ``FAKETIME=+N``), inherited by every child process, so pytest-xdist workers and the
-``manage.py`` processes the tests start all see the same time. The monotonic clock is moved by
-the same offset and runs at the normal rate (with it left alone, libfaketime 0.9.10 makes
-``time.sleep`` fail with EINVAL). Needs Debian's libfaketime: scripts/ensure_faketime.sh.
+``manage.py`` processes the tests start all see the same time. The monotonic clock stays real
+(timeouts and timed waits keep working); scripts/faketime/sitecustomize.py works around
+libfaketime 0.9.10's broken ``time.sleep`` in that mode. Needs Debian's libfaketime:
+scripts/ensure_faketime.sh.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ import re
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 JST = ZoneInfo("Asia/Tokyo")
 LIBRARY = "/usr/lib/*/faketime/libfaketimeMT.so.1"  # the thread-safe variant: tests use threads
+SHIM = Path(__file__).resolve().parent / "faketime"  # its sitecustomize.py
 
 
 def offset_seconds(hhmm: str, now: float) -> int:
@@ -41,10 +44,13 @@ def main(argv: list[str]) -> None:
         raise SystemExit("at_jst: libfaketime is missing; run scripts/ensure_faketime.sh as root")
     offset = offset_seconds(argv[0], time.time())
     preload = " ".join(filter(None, [libraries[0], os.environ.get("LD_PRELOAD", "")]))
+    path = os.pathsep.join(filter(None, [str(SHIM), os.environ.get("PYTHONPATH", "")]))
     env = {
         **os.environ,
         "LD_PRELOAD": preload,
         "FAKETIME": f"{offset:+d}",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",
+        "PYTHONPATH": path,
     }
     print(f"at_jst: the clock reads {argv[0]} JST (offset {offset:+d} s)", file=sys.stderr)
     os.execvpe(argv[2], argv[2:], env)  # noqa: S606 (the command as given, no shell)
