@@ -252,7 +252,7 @@ class MatrixReport:
             "duplicate POST, no duplicate person).",
             "",
             "Time is compressed in these tests: the connectors' retry back-off and throttle "
-            "pacing are capped at a few hundredths of a second and the read timeout is 0.3 s, so "
+            "pacing are capped at a few hundredths of a second and the read timeout is 0.6 s, so "
             "the behaviour (how many tries, what is retried, what is not) is the production one "
             "and only the waiting is shorter.",
             "",
