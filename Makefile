@@ -49,9 +49,10 @@ run: demo
 test: setup browser-deps lint typecheck
 	$(BIN)/pytest $(XDIST) --cov --cov-report=term:skip-covered $(PYTEST_ARGS)
 
-## The quick loop: lint, types, and every test not marked slow, browser or production.
+## The quick loop: lint, types, and every test not marked slow, browser or production (the
+## property tests with a tenth of their examples: tests/conftest.py `examples`).
 check: setup lint typecheck
-	$(BIN)/pytest $(XDIST) -q -m "$(QUICK)" $(PYTEST_ARGS)
+	QUICK_PROPERTIES=1 $(BIN)/pytest $(XDIST) -q -m "$(QUICK)" $(PYTEST_ARGS)
 
 ## The whole suite (no lint, no coverage) with the process clock at AT=HH:MM JST today
 ## (libfaketime), e.g. `make test-at AT=09:15 PYTEST_ARGS=tests/test_healthz.py`. Its report

@@ -26,6 +26,12 @@ JST = ZoneInfo("Asia/Tokyo")
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 
 
+def examples(full: int) -> int:
+    """A property test's example count: ``full`` in `make test`, a tenth (at least 20) in
+    `make check`, which sets QUICK_PROPERTIES=1 (the quick loop; the full run keeps them all)."""
+    return max(20, full // 10) if os.environ.get("QUICK_PROPERTIES") == "1" else full
+
+
 class Recorder:
     """A client's `sleep` that only records, and the monotonic clock it advances: retries and
     pacing are checked without waiting."""
