@@ -114,9 +114,10 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def assemble(*, report: Path = REPORT_PATH, fragments: Path | None = None) -> list[str]:
+def assemble(*, report: Path | None = None, fragments: Path | None = None) -> list[str]:
     """Copy every fragment into ``report`` (docs/RELIABILITY.md); returns one line per section
     saying where its text came from. Sections keep their order; new ones are appended."""
+    report = report or REPORT_PATH
     fragments = fragments or FRAGMENTS_DIR
     text = report.read_text(encoding="utf-8") if report.exists() else PREAMBLE
     found = {p.stem: p for p in sorted(fragments.glob("*.md")) if _NAME.match(p.stem)}
@@ -129,6 +130,9 @@ def assemble(*, report: Path = REPORT_PATH, fragments: Path | None = None) -> li
             lines.append(f"{name}: from {found[name]} (written {written:%Y-%m-%d %H:%M} JST)")
         else:
             lines.append(f"{name}: kept as committed (no fragment: its tests did not run here)")
+    first = text.find("<!-- section:")
+    if first > 0:
+        text = PREAMBLE + "\n" + text[first:]  # the heading and how the document is made
     _write_atomically(report, text)
     return lines
 
@@ -140,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--print", action="store_true", help="print the assembled document")
     args = parser.parse_args(argv)
-    for line in assemble(report=REPORT_PATH, fragments=FRAGMENTS_DIR):
+    for line in assemble():
         print(f"- {line}")
     print(f"Wrote {REPORT_PATH}.")
     if args.print:
