@@ -3,7 +3,8 @@
 For every cell: the run ends in a clear state with a message a support person can act on, and
 after the fault is cleared and the run retried or rerun, every punch is in KOT exactly once and
 every person in SenseLink is right. Each cell is its own test id and its row of
-docs/RELIABILITY.md, which this module's session fixture writes at the end of a full run
+docs/RELIABILITY.md: this module's session fixture writes the section (a fragment that
+`make reports` puts into the document) at the end of a run of the whole matrix
 (tests/fault_matrix_report.py).
 """
 

@@ -11,7 +11,7 @@ two minutes of each event, and the admin's CSS comes through gunicorn with DEBUG
 
 Needs DATABASE_URL=postgres://... and the `redis-server` binary (the test starts its own on a
 free port; the machine's shared Redis is never touched). Run alone with `pytest -m production`.
-The figures go to docs/RELIABILITY.md, section "production".
+The figures go to docs/RELIABILITY.md, section "production" (through `make reports`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 portal's receiver over loopback HTTP (a live server), each fault its own cell. In every cell
 each recognition ends as exactly one KOT clock-in — pushed, or by the interval poll when pushes
 stop — and the tenant is told when the subscription has stopped. The section "push-matrix" of
-docs/RELIABILITY.md is written when every cell ran in the session."""
+docs/RELIABILITY.md is written (for `make reports`) when every cell ran in the session."""
 
 from __future__ import annotations
 
