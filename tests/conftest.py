@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import time_machine
 from django.contrib.auth import get_user_model
+from django.test import override_settings
 
+import connectors.http as http_module
 from connectors import throttle
 from connectors.clock import JST
+from connectors.http import HttpClient
+from tests import parallel
 
 pytest_plugins = ["connectors.sandbox.pytest_plugin", "tests.accounts_world"]
 
@@ -17,6 +23,12 @@ PASSWORD = "correct-horse-battery-staple-9"
 # Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden
 # windows whenever CI happens to run. Tests about windows travel further themselves.
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
+
+
+def examples(full: int) -> int:
+    """A property test's example count: ``full`` in `make test`, a tenth (at least 20) in
+    `make check`, which sets QUICK_PROPERTIES=1 (the quick loop; the full run keeps them all)."""
+    return max(20, full // 10) if os.environ.get("QUICK_PROPERTIES") == "1" else full
 
 
 class Recorder:
@@ -35,6 +47,46 @@ class Recorder:
         return self.now
 
 
+def pytest_configure(config):
+    _redis_db_per_worker()
+
+
+def _redis_db_per_worker() -> None:
+    """Under pytest-xdist, worker gwN uses Redis db (REDIS_TEST_URL's db + N), so the qcluster
+    tests two workers run at once never share a queue."""
+    worker, url = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("REDIS_TEST_URL")
+    if not worker or not url:
+        return
+    parts = urlsplit(url)
+    db = int(parts.path.strip("/") or 0) + int(worker.removeprefix("gw"))
+    if db > 15:
+        raise pytest.UsageError(
+            f"REDIS_TEST_URL={url} with {worker}: Redis db {db} does not exist (0-15); "
+            "name a lower db or run fewer workers"
+        )
+    os.environ["REDIS_TEST_URL"] = urlunsplit(parts._replace(path=f"/{db}"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items):
+    items.sort(key=parallel.rank)  # the long serial modules first (tests/parallel.py)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    if config.getvalue("dist") in ("load", "loadgroup"):
+        return parallel.make_scheduler(config, log)
+    return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher(django_test_environment):
+    """Tests hash passwords with MD5 (production keeps Django's PBKDF2: 0.2 s a password, which
+    every `world` paid twice). tests/test_settings_startup.py checks production's hasher."""
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
+
+
 @pytest.fixture
 def recorder() -> Recorder:
     return Recorder()
@@ -44,6 +96,31 @@ def recorder() -> Recorder:
 def noon():
     with time_machine.travel(NOON, tick=True) as traveller:
         yield traveller
+
+
+@pytest.fixture
+def fast_retries(monkeypatch):
+    """The connectors' real retry policy with the waiting compressed: how many tries, what is
+    retried and what is not stay the production ones (docs/RELIABILITY.md, the fault matrix)."""
+    real = HttpClient._retry_delay
+
+    def quick(self, attempt, error):
+        delay = real(self, attempt, error)
+        return None if delay is None else min(delay, 0.02)
+
+    monkeypatch.setattr(HttpClient, "_retry_delay", quick)
+    # KOT's throttled resends: the real budget (count and total wait), each wait compressed,
+    # and the learned pacing never slower than 50 calls/s.
+    real_throttle = HttpClient._throttle_delay
+
+    def quick_throttle(self, resent, waited, error):
+        delay = real_throttle(self, resent, waited, error)
+        return None if delay is None else min(delay, 0.02)
+
+    monkeypatch.setattr(HttpClient, "_throttle_delay", quick_throttle)
+    monkeypatch.setattr(throttle, "MIN_RATE", 50.0)
+    monkeypatch.setattr(http_module, "THROTTLED_INTERVAL", 0.01)
+    monkeypatch.setattr(http_module, "MAX_INTERVAL", 0.05)
 
 
 @pytest.fixture(autouse=True)

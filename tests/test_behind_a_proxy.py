@@ -96,6 +96,7 @@ def axes_settings(**environment: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow  # a Python process per case
 @pytest.mark.parametrize(
     ("proxy_count", "expected"),
     [
@@ -110,6 +111,7 @@ def test_proxy_count_sets_how_deep_the_client_address_is_read(proxy_count, expec
     assert result.stdout.strip() == expected
 
 
+@pytest.mark.slow  # a Python process
 def test_a_negative_proxy_count_stops_start_up_with_a_clear_message():
     result = axes_settings(PROXY_COUNT="-1")
     assert result.returncode != 0

@@ -31,7 +31,7 @@ from integrations.services.runs import (
     request_run,
 )
 from tests.conftest import make_tenant
-from tests.live_world import skip_near_a_kot_window, wait_for
+from tests.live_world import wait_for
 from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import DAY, at, configure, only_records, small_kot
 
@@ -113,9 +113,10 @@ def test_a_fresh_lease_guards_writes_without_a_query(world, django_assert_num_qu
 
 
 @pytest.fixture
-def live(transactional_db, sandbox, settings):
-    """acme on the sandbox, on the real clock, in a committed database threads can share."""
-    skip_near_a_kot_window()
+def live(transactional_db, noon, sandbox, settings):
+    """acme on the sandbox, in a committed database threads can share. The clock is pinned at
+    noon and runs on (time-machine moves it for every thread): the lease runs out in real
+    seconds, and no KOT window is ever near."""
     settings.KOT_API_BASE_URL = sandbox.kot_url
     sandbox.acme = make_tenant("acme", sandbox=sandbox)
     return sandbox

@@ -92,7 +92,9 @@ def test_workers_alive_or_not_is_information_only(client):
     assert body["workers_heartbeat"] is not None
 
 
-def test_a_worker_deep_in_a_long_sync_counts_as_alive_by_its_run_lease(client):
+def test_a_worker_deep_in_a_long_sync_counts_as_alive_by_its_run_lease(client, noon):
+    # At noon: inside a KOT window the claim would make the employee run wait for the window's
+    # end instead of starting it (and beating).
     beat(heartbeats.DISPATCHER, timedelta(0))
     beat(heartbeats.WORKERS, timedelta(minutes=20))  # busy for 20 minutes with one sync
     acme = make_tenant("acme")

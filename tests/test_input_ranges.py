@@ -106,6 +106,7 @@ def test_run_sync_refuses_a_date_out_of_range(world, day):
     assert not SyncRun.objects.exists()
 
 
+@pytest.mark.slow  # a real process
 def test_run_sync_with_a_bad_date_exits_one_without_a_traceback():
     # The date is checked before the database is touched: a real process, its exit status.
     result = subprocess.run(

@@ -36,7 +36,7 @@ from tests.test_senselink_readings import (
     writes,
 )
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 MODES = list(KOT_READINGS)
 ROWS = [

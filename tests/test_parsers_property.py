@@ -24,13 +24,14 @@ from connectors.kot import KotClient, KotEmployee, KotPunch
 from connectors.senselink import PersonData, SenseLinkClient, SlPerson, SlRecord
 from connectors.text import has_control
 from connectors.throttle import AdaptiveLimiter
+from tests.conftest import examples
 
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 KOT_URL = "https://kot.invalid/v1.0"
 SL_URL = "https://link.invalid/"
 
 EXAMPLES = settings(
-    max_examples=200,
+    max_examples=examples(200),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

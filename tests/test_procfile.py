@@ -85,6 +85,7 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
     assert conf.control_socket_disable is True
 
 
+@pytest.mark.slow  # release and gunicorn as processes
 @pytest.mark.django_db(transaction=True)
 def test_release_then_web_serve_the_styled_admin_with_debug_off(tmp_path):
     port = procfile_free_port()
@@ -118,8 +119,12 @@ def test_release_then_web_serve_the_styled_admin_with_debug_off(tmp_path):
         sheet = requests.get(f"http://127.0.0.1:{port}{css}", timeout=5)
         assert sheet.status_code == 200
         assert sheet.headers["Content-Type"].startswith("text/css")
-        log = (tmp_path / "web.log").read_text()
-        assert f'"GET {css} HTTP/1.1" 200' in log  # the access log, path only
+        # The access log, path only. gunicorn writes the line after the answer has gone out.
+        line = f'"GET {css} HTTP/1.1" 200'
+        deadline = time.monotonic() + 10
+        while line not in (log := (tmp_path / "web.log").read_text()):
+            assert time.monotonic() < deadline, log
+            time.sleep(0.05)
     finally:
         web.terminate()
         web.wait(timeout=30)

@@ -11,7 +11,7 @@ two minutes of each event, and the admin's CSS comes through gunicorn with DEBUG
 
 Needs DATABASE_URL=postgres://... and the `redis-server` binary (the test starts its own on a
 free port; the machine's shared Redis is never touched). Run alone with `pytest -m production`.
-The figures go to docs/RELIABILITY.md, section "production".
+The figures go to docs/RELIABILITY.md, section "production" (through `make reports`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,11 @@ from tests.fault_matrix_report import write_section
 from tests.live_world import skip_near_a_kot_window, subprocess_database_url
 from tests.multi_tenant_sandbox import MultiTenantSandbox
 
-pytestmark = [pytest.mark.production, pytest.mark.cluster]
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.cluster,
+    pytest.mark.slow,
+]
 
 TENANTS = 200
 EMPLOYEES = 6  # per tenant; 4 of them with recognitions → 8 punches a tenant

@@ -65,7 +65,7 @@ def run_everything(world) -> list[SyncRun]:
     return runs
 
 
-def test_no_secret_in_logs_errors_pages_or_exceptions(secret_world, caplog, settings):
+def test_no_secret_in_logs_errors_pages_or_exceptions(secret_world, caplog, settings, fast_retries):
     settings.SYNC_RETRY_DELAYS_MINUTES = []  # fail at once instead of waiting to retry
     caplog.set_level(logging.DEBUG)
     runs = run_everything(secret_world)

@@ -27,7 +27,10 @@ from tests.conftest import JST
 from tests.fault_matrix_report import write_section
 from tests.sync_world import DAY, at, configure, small_kot
 
-pytestmark = pytest.mark.django_db
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.slow,
+]
 
 MODES = list(READINGS)
 EMPLOYEE = SyncRun.Kind.EMPLOYEE

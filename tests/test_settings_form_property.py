@@ -11,7 +11,7 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from integrations.models import ConnectSetting, Tenant, TermsConsent
-from tests.conftest import make_tenant, make_tenant_user
+from tests.conftest import examples, make_tenant, make_tenant_user
 
 pytestmark = pytest.mark.django_db
 
@@ -64,7 +64,7 @@ def snapshot(tenant: Tenant) -> tuple:
 
 @given(changes=st.dictionaries(st.sampled_from(FIELDS), junk, max_size=6))
 @hsettings(
-    max_examples=120,
+    max_examples=examples(120),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+pytestmark = pytest.mark.slow  # each test starts Python as a process
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -21,14 +23,15 @@ def bare_environment() -> dict[str, str]:
 GOOD_KEY = Fernet.generate_key().decode()
 
 
-def start(**env_vars) -> subprocess.CompletedProcess:
+def start(*, then: str = "print('started')", **env_vars) -> subprocess.CompletedProcess:
+    """Python with the settings module and only ``env_vars``; ``then`` runs after setup."""
     env = bare_environment()
     env.update(env_vars)
     env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
     # cwd elsewhere and .env ignored: only the variables given here count.
     code = (
         "import environ; environ.Env.read_env = staticmethod(lambda *a, **k: None);"
-        "import django; django.setup(); print('started')"
+        f"import django; django.setup(); {then}"
     )
     return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
@@ -71,3 +74,17 @@ def test_a_malformed_key_is_not_echoed_back():
     result = start(DEBUG="false", SECRET_KEY="s" * 50, FIELD_ENCRYPTION_KEY=secretish)
     assert result.returncode != 0
     assert secretish not in result.stderr
+
+
+def test_production_hashes_passwords_with_djangos_pbkdf2_and_only_tests_with_md5():
+    from django.contrib.auth.hashers import get_hasher
+
+    assert get_hasher().algorithm == "md5"  # tests/conftest.py: fast hashing in tests only
+    result = start(
+        DEBUG="false",
+        SECRET_KEY="s" * 50,
+        FIELD_ENCRYPTION_KEY=GOOD_KEY,
+        then="from django.contrib.auth.hashers import get_hasher; print(get_hasher().algorithm)",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "pbkdf2_sha256"

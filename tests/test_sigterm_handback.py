@@ -24,7 +24,7 @@ from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, stop, wait_for
 from tests.sync_world import at, configure, only_records, small_kot
 
-pytestmark = pytest.mark.cluster
+pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 STAFF = [{"code": f"{i:04}", "last_name": "社員", "first_name": f"{i}号"} for i in range(1, 9)]
 GRACE = 10

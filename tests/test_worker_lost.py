@@ -162,6 +162,7 @@ def live(transactional_db, sandbox, settings):
     return sandbox
 
 
+@pytest.mark.slow  # a run_sync process, killed
 def test_a_killed_run_sync_process_is_resumed_without_duplicate_punches(live, settings, tmp_path):
     day = live.day - timedelta(days=1)
     live.latency = 0.3  # slow enough to be killed half-way through its POSTs
