@@ -11,7 +11,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from integrations.models import TenantMembership, TermsConsent
-from tests.conftest import PASSWORD, make_tenant
+from tests.conftest import PASSWORD
+from tests.world import make_acme, make_globex
 
 LINK = re.compile(r"https?://\S+")
 
@@ -37,8 +38,8 @@ def team(db, noon):
         pass
 
     t = Team()
-    t.acme = make_tenant("acme")
-    t.globex = make_tenant("globex")
+    t.acme = make_acme()
+    t.globex = make_globex()
     t.alice = member(t.acme, "alice")  # acme's 管理者
     t.victor = member(t.acme, "victor", role="viewer")  # acme's 閲覧者
     t.gina = member(t.globex, "gina")  # globex's 管理者

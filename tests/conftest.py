@@ -8,7 +8,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import time_machine
-from django.contrib.auth import get_user_model
 from django.test import override_settings
 
 import connectors.http as http_module
@@ -16,10 +15,16 @@ from connectors import throttle
 from connectors.clock import JST
 from connectors.http import HttpClient
 from tests import parallel
+from tests.world import (  # noqa: F401  (imported from here by many tests)
+    PASSWORD,
+    make_acme,
+    make_globex,
+    make_tenant,
+    make_tenant_user,
+)
 
 pytest_plugins = ["connectors.sandbox.pytest_plugin", "tests.accounts_world"]
 
-PASSWORD = "correct-horse-battery-staple-9"
 # Tests that talk to the sandbox run at a fixed, ordinary moment: outside KOT's forbidden
 # windows whenever CI happens to run. Tests about windows travel further themselves.
 NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
@@ -138,37 +143,10 @@ def _settings_for_tests(settings):
     }
 
 
-def make_tenant(slug: str, *, sandbox=None, status: str = "active", **setting_fields):
-    from integrations.models import ConnectSetting, Tenant
-
-    tenant = Tenant.objects.create(
-        name=f"{slug} 株式会社",
-        slug=slug,
-        subscription_status=status,
-        kot_access_token=sandbox.kot_token if sandbox else "kot-token-" + slug,
-        contact_email=f"hr@{slug}.example.jp",
-    )
-    fields = {
-        "senselink_url": sandbox.senselink_url if sandbox else "https://link.example.jp/",
-        "app_key": sandbox.app_key if sandbox else "appkey-" + slug,
-        "app_secret": sandbox.app_secret if sandbox else "appsecret-" + slug,
-    }
-    fields.update(setting_fields)
-    ConnectSetting.objects.create(tenant=tenant, **fields)
-    return tenant
-
-
-def make_tenant_user(tenant, username: str):
-    from integrations.models import TenantMembership
-
-    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
-    TenantMembership.objects.create(user=user, tenant=tenant)
-    return user
-
-
 @pytest.fixture
 def world(db, noon, sandbox, settings):
-    """acme: active, pointing at the sandbox; globex: another customer, not subscribed."""
+    """acme, pointing at the sandbox, and globex, not subscribed (tests/world.py), each with its
+    administrator (acme-hr, globex-hr)."""
     settings.KOT_API_BASE_URL = sandbox.kot_url
 
     class World:
@@ -176,8 +154,8 @@ def world(db, noon, sandbox, settings):
 
     w = World()
     w.sandbox = sandbox
-    w.acme = make_tenant("acme", sandbox=sandbox)
-    w.globex = make_tenant("globex", sandbox=sandbox, status="not_subscribed")
+    w.acme = make_acme(sandbox=sandbox)
+    w.globex = make_globex(sandbox=sandbox, status="not_subscribed")
     w.acme_user = make_tenant_user(w.acme, "acme-hr")
     w.globex_user = make_tenant_user(w.globex, "globex-hr")
     return w

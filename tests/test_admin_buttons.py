@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from integrations.models import SyncRun
 from tests.admin_helpers import staff_user, support_user
-from tests.conftest import make_tenant, make_tenant_user
+from tests.conftest import make_tenant_user
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,7 @@ def texts(response):
 
 @pytest.fixture
 def acme(noon):
-    return make_tenant("acme")
+    return make_acme()
 
 
 def test_employee_button_creates_a_manual_run_by_the_user(client, admin_user, acme):
@@ -93,7 +94,7 @@ def test_second_press_joins_the_queued_run(client, admin_user, acme):
 
 
 def test_refused_run_shows_why(client, admin_user, noon):
-    not_subscribed = make_tenant("globex", status="not_subscribed")
+    not_subscribed = make_globex(status="not_subscribed")
     client.force_login(admin_user)
     response = client.post(run_url(not_subscribed, "employee"))
 

@@ -13,8 +13,9 @@ from django.urls import reverse
 from integrations.models import SyncRun
 from integrations.services.execution import execute_run
 from tests.admin_helpers import DAY, make_run, staff_user, support_user
-from tests.conftest import JST, make_tenant
+from tests.conftest import JST
 from tests.sync_world import at, configure, only_records, punches, run_now, small_kot
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +26,7 @@ FAILED = reverse("admin:integrations_syncrun_failed")
 
 @pytest.fixture
 def tenants(noon):
-    return make_tenant("acme"), make_tenant("globex")
+    return make_acme(), make_globex()
 
 
 def listed(response) -> set[int]:

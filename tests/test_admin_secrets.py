@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from integrations.models import ConnectSetting, Tenant
 from tests.admin_helpers import change_form_data, make_run, support_user
-from tests.conftest import make_tenant
+from tests.world import make_acme, make_bare
 
 pytestmark = pytest.mark.django_db
 
@@ -19,7 +19,7 @@ SECRET = "appsecret-acme-fedcba9876543210"
 
 @pytest.fixture
 def acme(noon):
-    tenant = make_tenant("acme")
+    tenant = make_acme()
     tenant.kot_access_token = TOKEN
     tenant.save()
     setting = tenant.connect_settings.get()
@@ -69,7 +69,7 @@ def test_change_page_shows_only_whether_a_secret_is_set(client, admin_user, acme
     assert "設定済み (末尾 cdef)" in page
     assert "設定済み (末尾 3210)" in page
 
-    bare = make_tenant("bare")
+    bare = make_bare()
     Tenant.objects.filter(pk=bare.pk).update(kot_access_token="")
     ConnectSetting.objects.filter(tenant=bare).update(app_secret="")
     page = client.get(change_url(bare)).content.decode()

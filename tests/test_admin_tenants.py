@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from integrations.models import ConnectSetting
 from tests.admin_helpers import change_form_data, make_run, support_user
-from tests.conftest import JST, make_tenant
+from tests.conftest import JST
+from tests.world import make_acme, make_globex, make_initech
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,7 @@ def listed(response) -> list[str]:
 
 @pytest.fixture
 def tenants(noon):
-    acme = make_tenant(
-        "acme",
+    acme = make_acme(
         attendance_trigger="scheduled",
         attendance_hour=3,
         employee_trigger="scheduled",
@@ -31,8 +31,8 @@ def tenants(noon):
         employee_day=1,
         employee_hour=2,
     )
-    globex = make_tenant("globex", status="suspended")
-    initech = make_tenant("initech", status="not_subscribed")
+    globex = make_globex(status="suspended")
+    initech = make_initech(status="not_subscribed")
     return acme, globex, initech
 
 

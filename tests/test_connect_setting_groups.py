@@ -11,7 +11,8 @@ from django.urls import reverse
 
 from integrations.forms import CONNECT_SETTING_GROUPS, SUPPORT_ONLY_FIELDS
 from integrations.models import TermsConsent
-from tests.conftest import make_tenant, make_tenant_user
+from tests.conftest import make_tenant_user
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db
 
@@ -29,7 +30,7 @@ def sections(page: str) -> dict[str, str]:
 
 
 def test_the_settings_page_shows_each_group_s_inputs_under_its_title(client):
-    tenant = make_tenant("acme")
+    tenant = make_acme()
     user = make_tenant_user(tenant, "acme-hr")
     TermsConsent.objects.create(user=user, tenant=tenant, version=settings.TERMS_VERSION)
     client.force_login(user)
@@ -48,7 +49,7 @@ def test_the_settings_page_shows_each_group_s_inputs_under_its_title(client):
 
 
 def test_the_admin_shows_each_group_s_inputs_under_its_title(admin_client):
-    tenant = make_tenant("acme")
+    tenant = make_acme()
 
     page = admin_client.get(
         reverse("admin:integrations_tenant_change", args=[tenant.pk])

@@ -12,8 +12,9 @@ from django_q.models import OrmQ
 from integrations.models import SyncRun
 from integrations.services.dispatch import dispatch
 from integrations.services.runs import claim_run, postpone_run, request_run
-from tests.conftest import JST, make_tenant
+from tests.conftest import JST
 from tests.sync_world import DAY
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +25,7 @@ NOON = datetime(2026, 11, 25, 12, 0, tzinfo=JST)
 def acme(settings):
     if "orm" not in settings.Q_CLUSTER:
         pytest.skip("these tests read the ORM broker's queue")
-    return make_tenant("acme")
+    return make_acme()
 
 
 def queued_tasks() -> int:

@@ -30,10 +30,10 @@ from integrations.services.runs import (
     finish_run,
     request_run,
 )
-from tests.conftest import make_tenant
 from tests.live_world import wait_for
 from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import DAY, at, configure, only_records, small_kot
+from tests.world import make_acme
 
 STAFF = [{"code": f"{i:04}", "last_name": "社員", "first_name": f"{i}号"} for i in range(1, 9)]
 
@@ -118,7 +118,7 @@ def live(transactional_db, noon, sandbox, settings):
     noon and runs on (time-machine moves it for every thread): the lease runs out in real
     seconds, and no KOT window is ever near."""
     settings.KOT_API_BASE_URL = sandbox.kot_url
-    sandbox.acme = make_tenant("acme", sandbox=sandbox)
+    sandbox.acme = make_acme(sandbox=sandbox)
     return sandbox
 
 

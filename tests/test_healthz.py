@@ -16,7 +16,7 @@ from integrations.services import heartbeats
 from integrations.services.dispatch import dispatch
 from integrations.services.runs import claim_run, request_run
 from portal import health
-from tests.conftest import make_tenant
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +97,7 @@ def test_a_worker_deep_in_a_long_sync_counts_as_alive_by_its_run_lease(client, n
     # end instead of starting it (and beating).
     beat(heartbeats.DISPATCHER, timedelta(0))
     beat(heartbeats.WORKERS, timedelta(minutes=20))  # busy for 20 minutes with one sync
-    acme = make_tenant("acme")
+    acme = make_acme()
     run = request_run(tenant=acme, kind="employee", enqueue=False).run
     claim_run(run_id=run.pk)  # its Heartbeat keeps heartbeat_at fresh while it works
 
@@ -118,7 +118,7 @@ def test_a_worker_task_beats_for_the_workers(client):
 
 def test_the_backlog_counts_due_runs_and_the_age_of_the_oldest(client, noon):
     beat(heartbeats.DISPATCHER, timedelta(0))
-    acme, globex = make_tenant("acme"), make_tenant("globex")
+    acme, globex = make_acme(), make_globex()
     old = request_run(tenant=acme, kind="employee", enqueue=False).run
     SyncRun.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=10))
     request_run(tenant=globex, kind="employee", enqueue=False)

@@ -10,7 +10,8 @@ from django.test import Client
 from django.urls import reverse
 
 from tests.admin_helpers import staff_user, support_user
-from tests.conftest import PASSWORD, make_tenant, make_tenant_user
+from tests.conftest import PASSWORD, make_tenant_user
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db
 
@@ -23,7 +24,7 @@ def locked(settings):
     settings.AXES_ENABLED = True
     settings.AXES_FAILURE_LIMIT = 3
     settings.AXES_COOLOFF_TIME = 0.5
-    make_tenant_user(make_tenant("acme"), "acme-hr")
+    make_tenant_user(make_acme(), "acme-hr")
     client = Client()
     for _ in range(3):
         response = client.post(reverse("portal:login"), {"username": "acme-hr", "password": "x"})

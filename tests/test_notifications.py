@@ -17,8 +17,8 @@ from integrations.queue import SEND_RUN_MAIL, WORKERS
 from integrations.services.execution import execute_run
 from integrations.services.notifications import notify_run_problem
 from integrations.services.runs import request_run
-from tests.conftest import make_tenant
 from tests.queue_helpers import orm_broker_only, queued, work
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def acme(settings):
     settings.SUPPORT_EMAIL = "support@vendor.example.jp"
     settings.DEFAULT_FROM_EMAIL = "portal@vendor.example.jp"
     settings.PORTAL_BASE_URL = "https://portal.example.jp"
-    return make_tenant("acme")
+    return make_acme()
 
 
 def failed_run(tenant, *, status=SyncRun.Status.PARTIAL, errors=2, message="") -> SyncRun:

@@ -217,7 +217,7 @@ def wait_until(predicate, *, timeout: float, what: str, every: float = 1.0):
 
 
 @pytest.fixture
-def world(transactional_db, settings, tmp_path):
+def deployment(transactional_db, settings, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("needs DATABASE_URL=postgres://... (two worker clusters never share SQLite)")
     if not shutil.which("redis-server"):
@@ -300,8 +300,8 @@ def finished(slot: datetime) -> int:
     return slot_runs(slot).filter(status__in=SyncRun.FINISHED_STATUSES).count()
 
 
-def test_the_procfile_processes_survive_kills_restarts_and_a_redis_restart(world, tmp_path):
-    sandbox, redis_server, slot, key = world
+def test_the_procfile_processes_survive_kills_restarts_and_a_redis_restart(deployment, tmp_path):
+    sandbox, redis_server, slot, key = deployment
     logs = tmp_path / "logs"
     logs.mkdir()
     port = free_port()

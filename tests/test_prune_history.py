@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from integrations.models import ClusterHeartbeat, SyncError, SyncRun
 from integrations.services.history import prune_history
-from tests.conftest import make_tenant
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +43,7 @@ def run(tenant, age: timedelta, status=SyncRun.Status.SUCCESS, errors: int = 0, 
 @pytest.fixture
 def history(settings):
     settings.SYNC_HISTORY_DAYS = 400
-    acme, globex = make_tenant("acme"), make_tenant("globex")
+    acme, globex = make_acme(), make_globex()
     h = type("History", (), {})()
     h.old = [
         run(acme, 401 * DAY, errors=3),

@@ -19,8 +19,9 @@ from integrations.models import ConnectSetting, PushMessage, PushReceiver, Terms
 from integrations.queue import REALTIME_POLL, SEND_PUSH_STOPPED_MAIL, WORKERS
 from integrations.services import push
 from integrations.services.realtime import poll
-from tests.conftest import PASSWORD, make_tenant, make_tenant_user
+from tests.conftest import PASSWORD, make_tenant_user
 from tests.queue_helpers import orm_broker_only, queued, work
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +29,7 @@ RECOGNITIONS = 12
 
 
 @pytest.fixture(params=["manual", "sender"])
-def world(request, live_server, make_sandbox, noon, settings):
+def pushing(request, live_server, make_sandbox, noon, settings):
     """acme polls every 60 minutes (so only a push can make a clock-in fast), and its SenseLink
     pushes to the portal, in the manual's JSON or in the shape real senders use; the day's
     recognitions start empty."""
@@ -36,9 +37,7 @@ def world(request, live_server, make_sandbox, noon, settings):
     sandbox = make_sandbox(employees=RECOGNITIONS + 4, seed=5, push_shape=request.param)
     settings.KOT_API_BASE_URL = sandbox.kot_url
     settings.PORTAL_BASE_URL = live_server.url
-    tenant = make_tenant(
-        "acme", sandbox=sandbox, realtime_clock_in=True, realtime_interval_minutes=60
-    )
+    tenant = make_acme(sandbox=sandbox, realtime_clock_in=True, realtime_interval_minutes=60)
     setting = ConnectSetting.objects.get(tenant=tenant)
     today = timezone.localdate()
     sandbox.senselink.set_records(today, [])
@@ -58,8 +57,8 @@ def recognise(sandbox, code: str):
     return sandbox.senselink.add_record(when=timezone.now(), job_number=code)
 
 
-def test_a_pushed_recognition_becomes_a_kot_clock_in_within_seconds(world):
-    sandbox, setting = world
+def test_a_pushed_recognition_becomes_a_kot_clock_in_within_seconds(pushing):
+    sandbox, setting = pushing
     codes = [e["code"] for e in sandbox.kot.employees if not e.get("resigned")][:RECOGNITIONS]
     latencies = []
     for code in codes:
@@ -86,9 +85,9 @@ def test_a_pushed_recognition_becomes_a_kot_clock_in_within_seconds(world):
 
 
 def test_a_failed_push_stops_the_subscription_and_the_polls_still_post_every_clock_in(
-    world, noon, settings
+    pushing, noon, settings
 ):
-    sandbox, setting = world
+    sandbox, setting = pushing
     subscription = sandbox.senselink.subscription
     codes = [e["code"] for e in sandbox.kot.employees if not e.get("resigned")][:4]
     user = make_tenant_user(setting.tenant, "acme-hr")

@@ -16,7 +16,8 @@ from django.test import Client
 from integrations.models import ConnectSetting, PushMessage, PushReceiver
 from integrations.services import push
 from tests.admin_helpers import support_user
-from tests.conftest import JST, make_tenant
+from tests.conftest import JST
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -28,8 +29,8 @@ LIMIT = 5
 def acme(settings):
     """acme and globex receive pushes; the bound is LIMIT message ids a minute."""
     settings.PUSH_MESSAGES_PER_MINUTE = LIMIT
-    make_tenant("globex", realtime_clock_in=True)
-    return ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    make_globex(realtime_clock_in=True)
+    return ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
 
 
 @pytest.fixture

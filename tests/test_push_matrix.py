@@ -24,10 +24,11 @@ from integrations.models import ConnectSetting, PushMessage, PushReceiver, Terms
 from integrations.queue import REALTIME_POLL, SEND_PUSH_STOPPED_MAIL, WORKERS
 from integrations.services import push
 from integrations.services.realtime import poll
-from tests.conftest import JST, PASSWORD, make_tenant, make_tenant_user
+from tests.conftest import JST, PASSWORD, make_tenant_user
 from tests.fault_matrix_report import read_section, write_section
 from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import small_kot
+from tests.world import make_acme
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -71,7 +72,7 @@ class World:
         settings.KOT_API_BASE_URL = sandbox.kot_url
         settings.PORTAL_BASE_URL = live_server.url
         settings.PUSH_STOPPED_GRACE_SECONDS = 120
-        tenant = make_tenant("acme", sandbox=sandbox, realtime_clock_in=True)
+        tenant = make_acme(sandbox=sandbox, realtime_clock_in=True)
         self.setting = ConnectSetting.objects.get(tenant=tenant)
         user = make_tenant_user(tenant, "acme-hr")
         TermsConsent.objects.create(user=user, tenant=tenant, version=settings.TERMS_VERSION)

@@ -16,7 +16,7 @@ from django.test import Client
 from integrations.models import ConnectSetting, PushMessage, PushReceiver
 from integrations.services import push
 from portal.gunicorn_logging import redact_path
-from tests.conftest import make_tenant
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -24,8 +24,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def acme():
     """acme has real-time clock-in on and receives pushes; globex is another tenant."""
-    make_tenant("globex", realtime_clock_in=True)
-    return ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    make_globex(realtime_clock_in=True)
+    return ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
 
 
 @pytest.fixture

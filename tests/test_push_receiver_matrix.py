@@ -24,9 +24,10 @@ from django.test import Client
 
 from integrations.models import ConnectSetting, PushMessage, PushReceiver
 from integrations.services import push
-from tests.conftest import JST, make_tenant
+from tests.conftest import JST
 from tests.fault_matrix_report import read_section, write_section
 from tests.log_capture import every_record, leaks, start_dev_server
+from tests.world import make_acme
 
 AT = datetime(2026, 11, 25, 8, 45, tzinfo=JST)
 UNKNOWN = "Q" * 43
@@ -145,7 +146,7 @@ def acme(db, settings, monkeypatch):
     """acme receives pushes (real-time on); wakes are recorded, not run."""
     woken: list[int] = []
     monkeypatch.setattr(push, "wake", lambda setting_id: woken.append(setting_id) or True)
-    setting = ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    setting = ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
     setting.woken = woken
     return setting
 
@@ -235,7 +236,7 @@ def test_another_method_is_405_and_logs_no_token(acme, method, debug, settings):
 @pytest.mark.django_db(transaction=True)
 def test_the_dev_server_request_lines_carry_no_token(settings, monkeypatch):
     monkeypatch.setattr(push, "wake", lambda setting_id: True)
-    setting = ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    setting = ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
     server = start_dev_server()
     session = requests.Session()
     session.trust_env = False

@@ -17,8 +17,9 @@ from integrations.models import ConnectSetting, PushReceiver, TermsConsent
 from integrations.queue import SEND_PUSH_STOPPED_MAIL, WORKERS
 from integrations.services import push
 from tests.admin_helpers import support_user
-from tests.conftest import JST, PASSWORD, make_tenant, make_tenant_user
+from tests.conftest import JST, PASSWORD, make_tenant_user
 from tests.queue_helpers import orm_broker_only, queued, work
+from tests.world import make_acme, make_globex
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +33,7 @@ def acme(settings, monkeypatch):
     settings.PUSH_STOPPED_GRACE_SECONDS = 120
     settings.SUPPORT_EMAIL = "support@vendor.example.jp"
     monkeypatch.setattr(push, "wake", lambda setting_id: True)
-    tenant = make_tenant("acme", realtime_clock_in=True)
+    tenant = make_acme(realtime_clock_in=True)
     setting = ConnectSetting.objects.get(tenant=tenant)
     receive(setting, at=T0)
     user = make_tenant_user(tenant, "acme-hr")
@@ -61,7 +62,7 @@ def capture(django_capture_on_commit_callbacks):
 
 
 def test_a_setting_that_never_received_a_push_is_never_stopped(capture):
-    setting = ConnectSetting.objects.get(tenant=make_tenant("globex"))
+    setting = ConnectSetting.objects.get(tenant=make_globex())
     later = T0 + timedelta(hours=1)
     assert poll(setting, [record(T0)], at=later, capture=capture) is None
     assert not PushReceiver.objects.exists()

@@ -18,15 +18,15 @@ from django.test import Client
 
 from integrations.models import ConnectSetting
 from integrations.services import push
-from tests.conftest import make_tenant
 from tests.log_capture import every_record, leaks, start_dev_server
+from tests.world import make_acme
 
 METHODS = ["GET", "HEAD", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 @pytest.fixture
 def acme(db):
-    return ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    return ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_every_log_record_is_redacted_whatever_its_logger(acme):
 @pytest.mark.parametrize("debug", [False, True], ids=["debug-off", "debug-on"])
 def test_the_dev_server_request_line_hides_the_token(woken, settings, debug):
     settings.DEBUG = debug
-    acme = ConnectSetting.objects.get(tenant=make_tenant("acme", realtime_clock_in=True))
+    acme = ConnectSetting.objects.get(tenant=make_acme(realtime_clock_in=True))
     server = start_dev_server()
     base = f"http://127.0.0.1:{server.port}"
     session = requests.Session()

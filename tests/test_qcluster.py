@@ -12,7 +12,6 @@ from django.db import connection
 
 from integrations.models import SyncRun
 from integrations.services.runs import request_run
-from tests.conftest import make_tenant
 from tests.live_world import (
     process_env,
     skip_near_a_kot_window,
@@ -20,6 +19,7 @@ from tests.live_world import (
     stop,
     wait_for,
 )
+from tests.world import make_acme
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -44,7 +44,7 @@ def live(transactional_db, sandbox, settings):
     settings.KOT_API_BASE_URL = sandbox.kot_url
     # The first sync registers the sandbox's whole company next to 3 hand-registered persons:
     # an onboarding the creation guard would stop, so the limit is raised as support would.
-    sandbox.acme = make_tenant("acme", sandbox=sandbox, creation_guard_count=100)
+    sandbox.acme = make_acme(sandbox=sandbox, creation_guard_count=100)
     return sandbox
 
 

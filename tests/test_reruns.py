@@ -8,15 +8,15 @@ import pytest
 from integrations.models import SyncError, SyncRun
 from integrations.services.reruns import rerun
 from integrations.services.runs import RunRefused
-from tests.conftest import make_tenant
 from tests.sync_world import DAY
+from tests.world import make_acme
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def acme():
-    return make_tenant("acme")
+    return make_acme()
 
 
 def finished(tenant, *, kind=SyncRun.Kind.ATTENDANCE, status=SyncRun.Status.PARTIAL, **fields):

@@ -20,6 +20,7 @@ from integrations.services.dispatch import dispatch
 from integrations.services.reruns import rerun
 from tests.conftest import JST, make_tenant
 from tests.queue_helpers import orm_broker_only, queued, work
+from tests.world import make_acme
 
 ATTENDANCE = SyncRun.Kind.ATTENDANCE
 EMPLOYEE = SyncRun.Kind.EMPLOYEE
@@ -174,7 +175,7 @@ def test_a_changed_hour_is_honoured_from_the_next_slot():
 
 @pytest.mark.django_db
 def test_a_setting_changed_to_scheduled_after_todays_slot_starts_tomorrow():
-    acme = make_tenant("acme")
+    acme = make_acme()
     change(acme, jst(2026, 11, 25, 10), attendance_trigger=SCHEDULED, attendance_hour=3)
     walk(jst(2026, 11, 25, 10), jst(2026, 11, 26, 3, 5), timedelta(minutes=5))
     assert [r.slot.astimezone(JST) for r in slot_runs(acme, ATTENDANCE)] == [jst(2026, 11, 26, 3)]

@@ -17,8 +17,8 @@ from django.urls import reverse
 from integrations.fields import secret_digest
 from integrations.models import ConnectSetting, Tenant, TermsConsent
 from tests.admin_helpers import change_form_data, support_user
-from tests.conftest import make_tenant
 from tests.test_tenant_settings_form import field_error, form_data
+from tests.world import make_acme, make_bare, make_globex, make_initech
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +69,7 @@ def test_model_accepts_other_changes_and_a_first_url(acme):
     setting = ConnectSetting.objects.get(pk=acme.setting.pk)
     setting.attendance_hour = 4
     setting.full_clean()
-    bare = make_tenant("bare", senselink_url="", app_secret="")
+    bare = make_bare(senselink_url="", app_secret="")
     fresh = bare.connect_settings.get()
     fresh.senselink_url = ELSEWHERE
     fresh.full_clean()  # nothing stored to misuse
@@ -201,8 +201,8 @@ def test_the_digest_follows_the_token_and_is_no_plain_hash(world):
 
 
 def test_model_refuses_a_token_another_tenant_holds_naming_neither(noon):
-    make_tenant("acme")
-    globex = make_tenant("globex")
+    make_acme()
+    globex = make_globex()
     globex.kot_access_token = "kot-token-acme"
     with pytest.raises(ValidationError) as caught:
         globex.full_clean()
@@ -218,7 +218,7 @@ def test_model_refuses_a_token_another_tenant_holds_naming_neither(noon):
 
 
 def test_tenant_form_refuses_a_token_another_tenant_holds(acme):
-    other = make_tenant("initech")
+    other = make_initech()
     response = acme.client.post(acme.url, form_data(acme, kot_access_token="kot-token-initech"))
     page = response.content.decode()
     assert "登録できません" in field_error(page, "kot_access_token")
@@ -228,7 +228,7 @@ def test_tenant_form_refuses_a_token_another_tenant_holds(acme):
 
 
 def test_superuser_admin_refuses_a_token_another_tenant_holds(world, admin_client, noon):
-    make_tenant("initech")
+    make_initech()
     data = change_form_data(admin_client.get(admin_change_url(world.acme)))
     data["kot_access_token"] = "kot-token-initech"
     response = admin_client.post(admin_change_url(world.acme), data)

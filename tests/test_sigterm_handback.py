@@ -20,9 +20,9 @@ from django.utils import timezone
 from integrations.models import SyncRun
 from integrations.services.dispatch import dispatch
 from integrations.services.runs import HANDBACK_MESSAGE, request_run
-from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, stop, wait_for
 from tests.sync_world import at, configure, only_records, small_kot
+from tests.world import make_acme
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -49,7 +49,7 @@ def redis_url(monkeypatch):
 def live(transactional_db, sandbox, settings):
     skip_near_a_kot_window()
     settings.KOT_API_BASE_URL = sandbox.kot_url
-    sandbox.acme = make_tenant("acme", sandbox=sandbox)
+    sandbox.acme = make_acme(sandbox=sandbox)
     return sandbox
 
 

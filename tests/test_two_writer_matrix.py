@@ -26,10 +26,10 @@ from django.db import connection
 from connectors.clock import JST
 from connectors.kot import forbidden_window_end
 from integrations.models import PunchLedger, SyncRun
-from tests.conftest import make_tenant
 from tests.fault_matrix_report import write_section
 from tests.live_world import process_env, start_manage, stop, wait_for
 from tests.sync_world import only_records, small_kot
+from tests.world import make_acme
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -116,8 +116,7 @@ def cell(transactional_db, make_sandbox, settings, tmp_path, monkeypatch):
     for i, code in enumerate(EMPLOYEES):
         records += [(code, first + timedelta(minutes=i)), (code, now - timedelta(minutes=30 - i))]
     only_records(sandbox, today, *records)
-    tenant = make_tenant(
-        "acme",
+    tenant = make_acme(
         sandbox=sandbox,
         realtime_clock_in=True,
         attendance_mode="clock_in_out",

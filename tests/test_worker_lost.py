@@ -23,10 +23,10 @@ from integrations.services.runs import (
     claim_run,
     request_run,
 )
-from tests.conftest import make_tenant
 from tests.live_world import process_env, skip_near_a_kot_window, start_manage, wait_for
 from tests.queue_helpers import orm_broker_only, queued, work
 from tests.sync_world import DAY
+from tests.world import make_acme
 
 
 def each_punch_once(sandbox) -> bool:
@@ -158,7 +158,7 @@ def live(transactional_db, sandbox, settings):
     """acme on the sandbox, on the real clock, in a committed database a subprocess can read."""
     skip_near_a_kot_window()
     settings.KOT_API_BASE_URL = sandbox.kot_url
-    sandbox.acme = make_tenant("acme", sandbox=sandbox)
+    sandbox.acme = make_acme(sandbox=sandbox)
     return sandbox
 
 
