@@ -17,6 +17,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -36,22 +37,36 @@ def offset_seconds(hhmm: str, now: float) -> int:
     return round(target.timestamp() - now)
 
 
-def main(argv: list[str]) -> None:
-    if len(argv) < 3 or argv[1] != "--":
-        raise SystemExit("usage: python scripts/at_jst.py HH:MM -- COMMAND [ARGS...]")
+def faketime_env(shift: int, env: Mapping[str, str]) -> dict[str, str] | None:
+    """The environment of a child whose clock runs ``shift`` seconds ahead of this process's
+    (which may itself run under libfaketime: the offsets add up); None without libfaketime."""
     libraries = sorted(glob.glob(LIBRARY))
     if not libraries:
-        raise SystemExit("at_jst: libfaketime is missing; run scripts/ensure_faketime.sh as root")
-    offset = offset_seconds(argv[0], time.time())
-    preload = " ".join(filter(None, [libraries[0], os.environ.get("LD_PRELOAD", "")]))
-    path = os.pathsep.join(filter(None, [str(SHIM), os.environ.get("PYTHONPATH", "")]))
-    env = {
-        **os.environ,
+        return None
+    current = env.get("FAKETIME", "")
+    offset = shift + (int(current) if re.fullmatch(r"[+-]?\d+", current) else 0)
+    preload = env.get("LD_PRELOAD", "")
+    if libraries[0] not in preload.split():
+        preload = " ".join(filter(None, [libraries[0], preload]))
+    path = env.get("PYTHONPATH", "")
+    if str(SHIM) not in path.split(os.pathsep):
+        path = os.pathsep.join(filter(None, [str(SHIM), path]))
+    return {
+        **env,
         "LD_PRELOAD": preload,
         "FAKETIME": f"{offset:+d}",
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",
         "PYTHONPATH": path,
     }
+
+
+def main(argv: list[str]) -> None:
+    if len(argv) < 3 or argv[1] != "--":
+        raise SystemExit("usage: python scripts/at_jst.py HH:MM -- COMMAND [ARGS...]")
+    offset = offset_seconds(argv[0], time.time())
+    env = faketime_env(offset, {k: v for k, v in os.environ.items() if k != "FAKETIME"})
+    if env is None:
+        raise SystemExit("at_jst: libfaketime is missing; run scripts/ensure_faketime.sh as root")
     print(f"at_jst: the clock reads {argv[0]} JST (offset {offset:+d} s)", file=sys.stderr)
     os.execvpe(argv[2], argv[2:], env)  # noqa: S606 (the command as given, no shell)
 

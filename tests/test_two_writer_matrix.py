@@ -12,10 +12,10 @@ sandbox's KOT clock by the same offset: the cells run at any hour.
 
 from __future__ import annotations
 
-import glob
 import os
 import signal
 import subprocess
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +26,7 @@ from django.db import connection
 from connectors.clock import JST
 from connectors.kot import forbidden_window_end
 from integrations.models import PunchLedger, SyncRun
+from scripts.at_jst import faketime_env
 from tests.fault_matrix_report import write_section
 from tests.live_world import process_env, start_manage, stop, wait_for
 from tests.sync_world import only_records, small_kot
@@ -35,7 +36,6 @@ pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 EMPLOYEES = [f"{n:04d}" for n in range(1, 13)]
 LEASE = 10  # seconds: short, so that "outlives its lease" and "a killed writer" fit in a test
-LIBFAKETIME = "/usr/lib/*/faketime/libfaketimeMT.so.1"
 POST = "POST /v1.0/daily-workings/timerecord/{key}"
 
 RESULTS: dict[str, str] = {}
@@ -90,21 +90,22 @@ def cell(transactional_db, make_sandbox, settings, tmp_path, monkeypatch):
 
     monkeypatch.setattr(Conf, "ORM", None)
     monkeypatch.setattr(Conf, "REDIS", url)
-    real_now = datetime.now(JST)
-    offset = offset_for(real_now)
+    real_now = datetime.now(JST)  # this process's clock (libfaketime's, under make test-at)
+    offset = int(offset_for(real_now).total_seconds())
     extra: dict[str, str] = {}
     if offset:
-        libraries = sorted(glob.glob(LIBFAKETIME))
-        if not libraries:
+        moved = faketime_env(offset, os.environ)
+        if moved is None:
             pytest.skip(
                 "near a KOT window, and libfaketime (scripts/ensure_faketime.sh) is missing"
             )
-        extra = {"LD_PRELOAD": libraries[0], "FAKETIME": f"+{int(offset.total_seconds())}"}
-    now = real_now + timedelta(seconds=int(offset.total_seconds()))
+        extra = {k: moved[k] for k in moved if os.environ.get(k) != moved[k]}
+    now = real_now + timedelta(seconds=offset)
     # Every answer takes 0.15 s and each writer sends one KOT call at a time: the poll's
     # clock-ins are still going out when the run reads KOT and starts posting beside it.
     sandbox = make_sandbox(employees=3, latency=0.15)
-    sandbox.clock.offset = timedelta(seconds=int(offset.total_seconds()))
+    sandbox.clock.offset = timedelta(seconds=offset)  # KOT's clock, for its windows
+    sandbox.senselink.clock = lambda: time.time() + offset  # its signatures' timestamp window
     settings.KOT_API_BASE_URL = sandbox.kot_url
     small_kot(
         sandbox, *({"code": code, "last_name": "社員", "first_name": code} for code in EMPLOYEES)
