@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -201,6 +202,47 @@ def _times_for(rng: random.Random, count: int) -> list[int]:
     return [first, *middle, last]
 
 
+def _others(rng: random.Random, add: Callable[..., None]) -> None:
+    """The day's records of numbers KOT does not know, visitors and strangers (drawn after the
+    employees', in this order: the generated day stays the same for a seed)."""
+    for job_number, name, user_id in FOREIGN_JOB_NUMBERS:
+        add(
+            rng.randint(7 * 3600, 21 * 3600),
+            user_id=user_id or 90777,
+            user_name=name,
+            user_type=1,
+            job_number=job_number,
+            group_id=1,
+            group_name="社員",
+            device_name="本社入口",
+            mask=1,
+        )
+    for n in range(rng.randint(2, 5)):
+        add(
+            rng.randint(9 * 3600, 18 * 3600),
+            user_id=80000 + n,
+            user_name=f"来訪者{n + 1}",
+            user_type=2,
+            job_number=None,
+            group_id=2,
+            group_name="来訪者",
+            device_name="本社入口",
+            mask=1,
+        )
+    for _ in range(rng.randint(2, 5)):
+        add(
+            rng.randint(7 * 3600, 21 * 3600),
+            user_id=0,
+            user_name="",
+            user_type=3,
+            job_number=None,
+            group_id=0,
+            group_name="",
+            device_name="本社入口",
+            mask=0,
+        )
+
+
 def generate_records(
     *,
     seed: int,
@@ -239,42 +281,7 @@ def generate_records(
                 device_name=f"{division_name}入口",
                 mask=1 if rng.random() < 0.8 else 0,
             )
-    for job_number, name, user_id in FOREIGN_JOB_NUMBERS:
-        add(
-            rng.randint(7 * 3600, 21 * 3600),
-            user_id=user_id or 90777,
-            user_name=name,
-            user_type=1,
-            job_number=job_number,
-            group_id=1,
-            group_name="社員",
-            device_name="本社入口",
-            mask=1,
-        )
-    for n in range(rng.randint(2, 5)):
-        add(
-            rng.randint(9 * 3600, 18 * 3600),
-            user_id=80000 + n,
-            user_name=f"来訪者{n + 1}",
-            user_type=2,
-            job_number=None,
-            group_id=2,
-            group_name="来訪者",
-            device_name="本社入口",
-            mask=1,
-        )
-    for _ in range(rng.randint(2, 5)):
-        add(
-            rng.randint(7 * 3600, 21 * 3600),
-            user_id=0,
-            user_name="",
-            user_type=3,
-            job_number=None,
-            group_id=0,
-            group_name="",
-            device_name="本社入口",
-            mask=0,
-        )
+    _others(rng, add)
 
     # Extra employee-type records of numbers KOT does not know (the "overlong" mode), drawn
     # last so the rest of the day stays as it always is.

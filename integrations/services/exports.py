@@ -53,28 +53,30 @@ def _cell(value: object) -> str:
     return text
 
 
+RUN_HEADER = [
+    _("連携ログ番号"),
+    _("コネクト名"),
+    _("種別"),
+    _("起動"),
+    _("対象日"),
+    _("結果"),
+    _("登録日時"),
+    _("開始日時"),
+    _("終了日時"),
+    _("処理時間(秒)"),
+    _("登録"),
+    _("更新"),
+    _("削除"),
+    _("スキップ"),
+    _("エラー"),
+    _("警告"),
+    _("実行者"),
+    _("メッセージ"),
+]
+
+
 def runs_csv(*, tenant_id: int) -> Iterator[bytes]:
     """Every run of the tenant, newest first (the 連携ログ page's order)."""
-    header = [
-        _("連携ログ番号"),
-        _("コネクト名"),
-        _("種別"),
-        _("起動"),
-        _("対象日"),
-        _("結果"),
-        _("登録日時"),
-        _("開始日時"),
-        _("終了日時"),
-        _("処理時間(秒)"),
-        _("登録"),
-        _("更新"),
-        _("削除"),
-        _("スキップ"),
-        _("エラー"),
-        _("警告"),
-        _("実行者"),
-        _("メッセージ"),
-    ]
     # Labels translated now: the rows are written after the view returned (another language
     # may be active by then).
     kinds = _labels(SyncRun.Kind.choices)
@@ -106,19 +108,8 @@ def runs_csv(*, tenant_id: int) -> Iterator[bytes]:
     )
 
     def rows():
-        for (
-            run_id,
-            kind,
-            trigger,
-            target_date,
-            status,
-            created_at,
-            started_at,
-            finished_at,
-            *counts,
-            by,
-            message,
-        ) in values:
+        for run_id, kind, trigger, target_date, status, *times, by, message in values:
+            created_at, started_at, finished_at, *counts = times
             seconds = (
                 int((finished_at - started_at).total_seconds())
                 if started_at and finished_at
@@ -140,7 +131,7 @@ def runs_csv(*, tenant_id: int) -> Iterator[bytes]:
                 message,
             ]
 
-    return csv_lines(header, rows())
+    return csv_lines(RUN_HEADER, rows())
 
 
 def errors_csv(*, run: SyncRun) -> Iterator[bytes]:

@@ -76,6 +76,16 @@ class Command(BaseCommand):
             default=None,
             help="records per employee and day (default 1-4)",
         )
+        self._add_readings(parser)
+        self._add_faults(parser)
+        clock = parser.add_mutually_exclusive_group()
+        clock.add_argument(
+            "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
+        )
+        clock.add_argument("--now", help='pin KOT\'s clock at "YYYY-MM-DDTHH:MM" (JST)')
+
+    def _add_readings(self, parser: Any) -> None:
+        """The other readings of both APIs' open points."""
         parser.add_argument(
             "--senselink-reading",
             action="append",
@@ -111,6 +121,9 @@ class Command(BaseCommand):
             default="303",
             help='how a throttled call is refused: 429 with the "303" body, or 429 + Retry-After',
         )
+
+    def _add_faults(self, parser: Any) -> None:
+        """Faults and hostile or unusual data, armed until the sandbox stops."""
         parser.add_argument(
             "--fault",
             action="append",
@@ -142,11 +155,6 @@ class Command(BaseCommand):
             "sendTime a device-time string) or sender (as SenseTime's push test sender: eventType "
             "30000 and sendTime in epoch milliseconds as numbers, a UUID messageId)",
         )
-        clock = parser.add_mutually_exclusive_group()
-        clock.add_argument(
-            "--clock-offset", help="shift KOT's clock, e.g. +2h, -30m (to reach a forbidden window)"
-        )
-        clock.add_argument("--now", help='pin KOT\'s clock at "YYYY-MM-DDTHH:MM" (JST)')
 
     def handle(self, *args: Any, **options: Any) -> None:
         day = None
